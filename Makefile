@@ -1,0 +1,58 @@
+# ctr_dist: PGXS build, plus the two commands of the README:
+#   make demo   install what is missing, build, start a throwaway cluster,
+#               load sample personas and run ctr_predict
+#   make test   the same set-up, then the whole test suite
+
+EXTENSION = ctr_dist
+MODULE_big = ctr_dist
+DATA = ctr_dist--0.1.0.sql
+OBJS = \
+	src/answer.o \
+	src/channel.o \
+	src/ctr_dist.o \
+	src/engine.o \
+	src/mock.o \
+	src/personas.o \
+	src/plan.o \
+	src/predict.o \
+	src/prompt.o \
+	src/provider.o \
+	src/provider_deepseek.o \
+	src/provider_gemini.o \
+	src/provider_json.o \
+	src/provider_openai.o \
+	src/provider_util.o \
+	src/worker.o
+
+# no JIT bitcode: clang need not be installed
+with_llvm = no
+
+PG_CPPFLAGS = -I$(srcdir)/src
+SHLIB_LINK = -lcurl -lcjson -lm
+
+REGRESS = setup contract bad_input plan mock security
+REGRESS_OPTS = --inputdir=$(srcdir) --outputdir=$(CURDIR)
+
+# TAP tests (test/t) need the postgres user and the test provider server:
+# test/run-tests.sh runs them after pg_regress.
+
+EXTRA_CLEAN = results regression.diffs regression.out tmp_check
+
+# On a machine without PostgreSQL's development files, pg_config does not
+# exist yet: the demo and test targets install it first.
+PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
+include $(PGXS)
+else
+all:
+	@echo "PostgreSQL development files are missing: run 'make demo' or 'make test' (they install them), or test/install-deps.sh" >&2
+	@exit 1
+endif
+
+.PHONY: demo test
+demo:
+	bash test/demo.sh
+
+test:
+	bash test/run-tests.sh

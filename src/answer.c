@@ -1,0 +1,179 @@
+/*-------------------------------------------------------------------------
+ *
+ * answer.c
+ *	  Extract the 0/1 answers from what a model wrote.
+ *
+ * The rule is strict on purpose: the old tool padded short answers with
+ * zeros and trimmed long ones, which silently shifted predictions onto the
+ * wrong personas.  Here an answer is either exactly right or a failed
+ * attempt with a reason; nothing is padded, trimmed or guessed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "answer.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+static void set_why(char *why, size_t whylen, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
+
+static void
+set_why(char *why, size_t whylen, const char *fmt,...)
+{
+	va_list		ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Trim whitespace at both ends of [*start, *end) */
+static void
+trim(const char **start, const char **end)
+{
+	while (*start < *end && is_space(**start))
+		(*start)++;
+	while (*end > *start && is_space((*end)[-1]))
+		(*end)--;
+}
+
+/*
+ * If the text is one Markdown fence (```json ... ```), narrow it to the
+ * fence's content.  Returns false for an unterminated fence.
+ */
+static bool
+strip_fence(const char **start, const char **end)
+{
+	const char *s = *start;
+	const char *e = *end;
+
+	if (e - s < 3 || strncmp(s, "```", 3) != 0)
+		return true;
+	/* skip the info string (e.g. "json") up to the end of the line */
+	s += 3;
+	while (s < e && *s != '\n')
+		s++;
+	if (e - s < 3 || strncmp(e - 3, "```", 3) != 0)
+		return false;
+	e -= 3;
+	*start = s;
+	*end = e;
+	trim(start, end);
+	return true;
+}
+
+static const cJSON *
+answer_array(const cJSON *root, char *why, size_t whylen)
+{
+	const cJSON *member;
+	const cJSON *found = NULL;
+	int			narrays = 0;
+
+	if (cJSON_IsArray(root))
+		return root;
+	if (!cJSON_IsObject(root))
+	{
+		set_why(why, whylen, "answer is neither a JSON array nor an object");
+		return NULL;
+	}
+	cJSON_ArrayForEach(member, root)
+	{
+		if (cJSON_IsArray(member))
+		{
+			found = member;
+			narrays++;
+		}
+	}
+	if (narrays != 1)
+	{
+		set_why(why, whylen, "answer object has %d array members, expected 1", narrays);
+		return NULL;
+	}
+	return found;
+}
+
+bool
+answer_extract(const char *text, size_t len, int n,
+			   uint8_t *clicks, char *why, size_t whylen)
+{
+	const char *start = text;
+	const char *end = text + len;
+	const char *parse_end = NULL;
+	cJSON	   *root;
+	const cJSON *array;
+	const cJSON *item;
+	int			count;
+	int			i = 0;
+	bool		ok = false;
+
+	if (text == NULL)
+	{
+		set_why(why, whylen, "answer is empty");
+		return false;
+	}
+	trim(&start, &end);
+	if (start == end)
+	{
+		set_why(why, whylen, "answer is empty or whitespace");
+		return false;
+	}
+	if (!strip_fence(&start, &end))
+	{
+		set_why(why, whylen, "answer has an unterminated Markdown fence");
+		return false;
+	}
+	if (start == end || (*start != '[' && *start != '{'))
+	{
+		set_why(why, whylen, "answer is not JSON");
+		return false;
+	}
+
+	root = cJSON_ParseWithLengthOpts(start, (size_t) (end - start), &parse_end, false);
+	if (root == NULL)
+	{
+		set_why(why, whylen, "answer is not valid JSON");
+		return false;
+	}
+	if (parse_end != end)
+	{
+		set_why(why, whylen, "answer has text after the JSON value");
+		goto done;
+	}
+
+	array = answer_array(root, why, whylen);
+	if (array == NULL)
+		goto done;
+
+	count = cJSON_GetArraySize(array);
+	if (count != n)
+	{
+		set_why(why, whylen, "answer has %d values for %d personas", count, n);
+		goto done;
+	}
+	cJSON_ArrayForEach(item, array)
+	{
+		if (!cJSON_IsNumber(item) ||
+			(item->valuedouble != 0.0 && item->valuedouble != 1.0))
+		{
+			set_why(why, whylen, "answer value %d is not 0 or 1", i + 1);
+			goto done;
+		}
+		clicks[i++] = (uint8_t) item->valueint;
+	}
+	ok = true;
+
+done:
+	cJSON_Delete(root);
+	return ok;
+}

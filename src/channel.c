@@ -1,0 +1,117 @@
+/*-------------------------------------------------------------------------
+ *
+ * channel.c
+ *	  Route batches to the engine that runs each provider.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
+
+#include "channel.h"
+#include "worker.h"
+
+struct ChannelSet
+{
+	Engine	   *local;			/* providers run in this backend, or NULL */
+	bool		is_local[NUM_PROVIDERS];
+	WorkerPool *workers;		/* providers run by background workers */
+	EngineJob  *last;			/* job whose result was handed out last */
+};
+
+ChannelSet *
+channels_start(const ProviderConfig *configs, int nconfigs,
+			   const EngineSettings *settings, const char *ad, const char *platform)
+{
+	ChannelSet *set = palloc0(sizeof(ChannelSet));
+	ProviderConfig local[NUM_PROVIDERS];
+	int			nlocal = 0;
+
+	set->workers = worker_pool_start(configs, nconfigs, settings, ad, platform);
+	for (int i = 0; i < nconfigs; i++)
+	{
+		if (worker_pool_runs(set->workers, configs[i].id))
+			continue;
+		local[nlocal++] = configs[i];
+		set->is_local[configs[i].id] = true;
+	}
+	if (nlocal > 0)
+		set->local = engine_create(local, nlocal, settings, ad, platform);
+	return set;
+}
+
+void
+channels_send(ChannelSet *set, int64 batch_no, ProviderId provider,
+			  const char *text, int text_len, int n)
+{
+	if (set->is_local[provider])
+		engine_submit(set->local,
+					  engine_new_job(set->local, batch_no, provider, text, text_len, n));
+	else
+		worker_pool_send(set->workers, batch_no, provider, text, text_len, n);
+}
+
+bool
+channels_receive(ChannelSet *set, ChannelResult *res)
+{
+	EngineJob  *job;
+
+	if (set->last)
+	{
+		engine_free_job(set->last);
+		set->last = NULL;
+	}
+	if (worker_pool_receive(set->workers, res))
+		return true;
+	if (set->local == NULL || (job = engine_next_done(set->local)) == NULL)
+		return false;
+
+	set->last = job;
+	res->batch_no = job->batch_no;
+	res->provider = job->provider;
+	res->cls = job->cls;
+	res->n = job->n;
+	res->clicks = job->clicks;
+	res->tokens_in = job->tokens_in;
+	res->tokens_out = job->tokens_out;
+	res->retries = job->retries;
+	res->model = job->model;
+	res->reason = job->reason;
+	return true;
+}
+
+/* Sleep until a worker or a local transfer has news, or an interrupt */
+void
+channels_wait(ChannelSet *set)
+{
+	if (set->local)
+		engine_wait(set->local, -1, PG_WAIT_EXTENSION);
+	else
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+void
+channels_finish(ChannelSet *set)
+{
+	if (set->last)
+		engine_free_job(set->last);
+	set->last = NULL;
+	worker_pool_finish(set->workers);
+	if (set->local)
+		engine_destroy(set->local);
+	set->local = NULL;
+}
+
+int
+channels_worker_count(ChannelSet *set)
+{
+	return worker_pool_count(set->workers);
+}

@@ -1,0 +1,52 @@
+/*-------------------------------------------------------------------------
+ *
+ * channel.h
+ *	  Where the calling backend sends batches: a background worker per
+ *	  provider, or the engine running in the backend itself.
+ *
+ * Both look the same to the caller: send a batch, receive results in any
+ * order, wait for something to happen.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CTR_CHANNEL_H
+#define CTR_CHANNEL_H
+
+#include "postgres.h"
+
+#include "engine.h"
+#include "provider.h"
+
+typedef struct ChannelResult
+{
+	int64		batch_no;
+	ProviderId	provider;
+	OutcomeClass cls;
+	int			n;
+	const uint8 *clicks;		/* valid until the next receive */
+	int64		tokens_in;
+	int64		tokens_out;
+	int			retries;
+	const char *model;
+	const char *reason;
+} ChannelResult;
+
+typedef struct ChannelSet ChannelSet;
+
+/*
+ * Start channels for the providers in play: a worker each, up to
+ * ctr_dist.max_workers, the rest (and the mock) in this backend.
+ */
+extern ChannelSet *channels_start(const ProviderConfig *configs, int nconfigs,
+								  const EngineSettings *settings,
+								  const char *ad, const char *platform);
+extern void channels_send(ChannelSet *set, int64 batch_no, ProviderId provider,
+						  const char *text, int text_len, int n);
+extern bool channels_receive(ChannelSet *set, ChannelResult *result);
+extern void channels_wait(ChannelSet *set);
+extern void channels_finish(ChannelSet *set);
+extern int	channels_worker_count(ChannelSet *set);
+
+extern void channel_define_settings(void);
+
+#endif							/* CTR_CHANNEL_H */

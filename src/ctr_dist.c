@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * ctr_dist.c
+ *	  Simulate ad click-through rates with LLM personas, inside PostgreSQL.
+ *
+ * _PG_init is the table of contents: each subsystem defines its own
+ * settings next to the code that uses them.
+ *
+ *	  personas.c	read personas in key order through an SPI cursor
+ *	  prompt.c		the text a model reads
+ *	  plan.c		which provider gets which batch
+ *	  predict.c		ctr_predict(): the window, failover, ordered rows
+ *	  channel.c		batches to workers or to an in-backend engine
+ *	  worker.c		dynamic background workers, DSM and shm_mq
+ *	  engine.c		curl multi + WaitEventSet, retries
+ *	  provider_*.c	one file per provider's wire format
+ *	  answer.c		strict extraction of the 0/1 answers
+ *	  mock.c		the offline predictor
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "engine.h"
+#include "predict.h"
+#include "prompt.h"
+#include "provider.h"
+#include "worker.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	prompt_define_settings();
+	provider_define_settings();
+	predict_define_settings();
+	engine_define_settings();
+	worker_define_settings();
+
+	MarkGUCPrefixReserved("ctr_dist");
+}

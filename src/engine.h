@@ -1,0 +1,86 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.h
+ *	  Run batches against providers: HTTP over curl multi, retries, answers.
+ *
+ * The same engine runs in a background worker (one provider) and, when no
+ * worker slot is free or only the mock is in play, in the calling backend
+ * itself.  Its owner submits jobs, calls engine_wait() to make progress,
+ * and collects finished jobs; engine_wait() sleeps on the process latch
+ * and curl's sockets together, so interrupts are served mid-request.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CTR_ENGINE_H
+#define CTR_ENGINE_H
+
+#include "postgres.h"
+#include "lib/ilist.h"
+#include "utils/timestamp.h"
+
+#include "provider.h"
+
+/* Settings of one call, copied to the workers as they are */
+typedef struct EngineSettings
+{
+	int			request_timeout_ms;
+	int			connect_timeout_ms;
+	int			max_retries;
+	int			max_retry_wait_ms;	/* longer server hints fail over instead */
+} EngineSettings;
+
+/* Counters of what happened, per provider */
+typedef struct EngineStats
+{
+	int64		requests;
+	int64		retries;
+	int64		throttles;
+	int64		tokens_in;
+	int64		tokens_out;
+} EngineStats;
+
+typedef struct EngineJob
+{
+	dlist_node	node;
+	int64		batch_no;
+	ProviderId	provider;
+	int			n;
+	const char *text;			/* the batch text; the owner keeps it alive */
+	int			text_len;
+
+	/* state */
+	int			attempts;		/* attempts that counted against retries */
+	int			throttles;		/* rate-limit waits (do not count) */
+	TimestampTz not_before;
+
+	/* result, once the job is on the done list */
+	OutcomeClass cls;
+	uint8	   *clicks;			/* n answers when cls == OUTCOME_OK */
+	int64		tokens_in;
+	int64		tokens_out;
+	int			retries;
+	char		model[CTR_MODEL_MAX];
+	char		reason[CTR_REASON_MAX];
+	int			http_status;
+} EngineJob;
+
+typedef struct Engine Engine;
+
+extern void engine_define_settings(void);
+extern void engine_current_settings(EngineSettings *settings);
+
+extern Engine *engine_create(const ProviderConfig *configs, int nconfigs,
+							 const EngineSettings *settings,
+							 const char *ad, const char *platform);
+extern EngineJob *engine_new_job(Engine *engine, int64 batch_no, ProviderId provider,
+								 const char *text, int text_len, int n);
+extern void engine_submit(Engine *engine, EngineJob *job);
+extern EngineJob *engine_next_done(Engine *engine);
+extern void engine_free_job(EngineJob *job);
+extern int	engine_pending(Engine *engine, ProviderId provider);
+extern bool engine_idle(Engine *engine);
+extern void engine_wait(Engine *engine, long timeout_ms, uint32 wait_event_info);
+extern const EngineStats *engine_stats(Engine *engine, ProviderId provider);
+extern void engine_destroy(Engine *engine);
+
+#endif							/* CTR_ENGINE_H */

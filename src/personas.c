@@ -1,0 +1,278 @@
+/*-------------------------------------------------------------------------
+ *
+ * personas.c
+ *	  Read personas through an SPI cursor, with the caller's privileges.
+ *
+ * The key is the primary key when there is one, else a column named "id",
+ * else the first column.  Rows come in key order so that runs repeat; when
+ * the key is not known to be unique the whole row breaks ties.  Only one
+ * batch of rows is in memory at a time.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "personas.h"
+#include "prompt.h"
+
+/* Columns of the persona key, in key order (attribute numbers) */
+static List *
+persona_key_columns(Relation rel, bool *unique)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Oid			pkoid = InvalidOid;
+	List	   *cols = NIL;
+
+	if (rel->rd_rel->relkind == RELKIND_RELATION ||
+		rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ||
+		rel->rd_rel->relkind == RELKIND_MATVIEW)
+		pkoid = RelationGetPrimaryKeyIndex(rel);
+
+	if (OidIsValid(pkoid))
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pkoid));
+		Form_pg_index idx;
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for index %u", pkoid);
+		idx = (Form_pg_index) GETSTRUCT(tup);
+		for (int i = 0; i < idx->indnkeyatts; i++)
+			cols = lappend_int(cols, idx->indkey.values[i]);
+		ReleaseSysCache(tup);
+		*unique = true;
+		return cols;
+	}
+
+	*unique = false;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), "id") == 0)
+			return list_make1_int(att->attnum);
+	}
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped)
+			return list_make1_int(att->attnum);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("relation \"%s\" has no columns", RelationGetRelationName(rel))));
+	return NIL;					/* keep compiler quiet */
+}
+
+/* "col" for ORDER BY, or "col::text" when the type has no ordering */
+static void
+append_order_item(StringInfo sql, Form_pg_attribute att)
+{
+	TypeCacheEntry *tc = lookup_type_cache(att->atttypid, TYPECACHE_LT_OPR);
+
+	/* qualified: a bare name would sort by the output column (the key as text) */
+	appendStringInfo(sql, "p.%s", quote_identifier(NameStr(att->attname)));
+	if (!OidIsValid(tc->lt_opr))
+		appendStringInfoString(sql, "::text");
+}
+
+void
+persona_reader_open(PersonaReader *reader, Oid relid)
+{
+	Relation	rel;
+	TupleDesc	desc;
+	List	   *keycols;
+	bool		unique;
+	StringInfoData sql;
+	StringInfoData keyexpr;
+	StringInfoData order;
+	int			nkey;
+	SPIPlanPtr	plan;
+	int			c = 0;
+
+	memset(reader, 0, sizeof(*reader));
+
+	rel = relation_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	keycols = persona_key_columns(rel, &unique);
+	nkey = list_length(keycols);
+
+	initStringInfo(&keyexpr);
+	initStringInfo(&order);
+	if (nkey > 1)
+		appendStringInfoString(&keyexpr, "ROW(");
+	for (int i = 0; i < nkey; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, list_nth_int(keycols, i) - 1);
+
+		if (i > 0)
+		{
+			appendStringInfoString(&keyexpr, ", ");
+			appendStringInfoString(&order, ", ");
+		}
+		appendStringInfo(&keyexpr, "p.%s", quote_identifier(NameStr(att->attname)));
+		append_order_item(&order, att);
+	}
+	if (nkey > 1)
+		appendStringInfoChar(&keyexpr, ')');
+	if (!unique)
+		appendStringInfoString(&order, ", p::text");
+
+	reader->names = palloc(sizeof(char *) * desc->natts);
+	reader->outfuncs = palloc(sizeof(FmgrInfo) * desc->natts);
+	reader->kinds = palloc(desc->natts);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT (%s)::text", keyexpr.data);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			outfunc;
+		bool		varlena;
+
+		if (att->attisdropped || list_member_int(keycols, att->attnum))
+			continue;
+		appendStringInfo(&sql, ", p.%s", quote_identifier(NameStr(att->attname)));
+		reader->names[c] = pstrdup(NameStr(att->attname));
+		getTypeOutputInfo(att->atttypid, &outfunc, &varlena);
+		fmgr_info(outfunc, &reader->outfuncs[c]);
+		reader->kinds[c] = (att->atttypid == JSONOID || att->atttypid == JSONBOID) ? 'j' :
+			(att->atttypid == BOOLOID) ? 'b' : ' ';
+		c++;
+	}
+	reader->ncols = c;
+	appendStringInfo(&sql, " FROM %s AS p ORDER BY %s",
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												RelationGetRelationName(rel)),
+					 order.data);
+	relation_close(rel, AccessShareLock);
+
+	/* runs with the caller's privileges and row-level security */
+	plan = SPI_prepare_cursor(sql.data, 0, NULL, CURSOR_OPT_NO_SCROLL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
+	reader->portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+}
+
+static char *
+render_value(PersonaReader *reader, int c, Datum value)
+{
+	char	   *s;
+
+	if (reader->kinds[c] == 'b')
+		return pstrdup(DatumGetBool(value) ? "true" : "false");
+	s = OutputFunctionCall(&reader->outfuncs[c], value);
+	if (reader->kinds[c] == 'j')
+		s = json_compact(s);
+	if (s[0] == '\0')
+		return NULL;			/* empty says nothing: left out like NULL */
+	return s;
+}
+
+bool
+persona_reader_next(PersonaReader *reader, int batch_size,
+					const char *call_text, PersonaBatch *batch)
+{
+	SPITupleTable *tuptable;
+	char	  **values;
+	StringInfoData out;
+	int			n;
+
+	if (reader->eof)
+		return false;
+	SPI_cursor_fetch(reader->portal, true, batch_size);
+	n = (int) SPI_processed;
+	if (n < batch_size)
+		reader->eof = true;
+	if (n == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return false;
+	}
+	tuptable = SPI_tuptable;
+
+	batch->first_ord = reader->nread + 1;
+	batch->n = n;
+	batch->keys = palloc(sizeof(char *) * n);
+	values = palloc0(sizeof(char *) * (size_t) n * Max(reader->ncols, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = tuptable->vals[i];
+		bool		isnull;
+		Datum		d;
+
+		d = SPI_getbinval(tup, tuptable->tupdesc, 1, &isnull);
+		batch->keys[i] = isnull ? NULL : TextDatumGetCString(d);
+		for (int c = 0; c < reader->ncols; c++)
+		{
+			d = SPI_getbinval(tup, tuptable->tupdesc, c + 2, &isnull);
+			if (!isnull)
+				values[(size_t) i * reader->ncols + c] = render_value(reader, c, d);
+		}
+	}
+	SPI_freetuptable(tuptable);
+
+	initStringInfo(&out);
+	appendStringInfoString(&out, call_text);
+	prompt_personas(&out, n, reader->ncols, reader->names, values);
+	batch->text = out.data;
+	batch->text_len = out.len;
+
+	for (size_t i = 0; i < (size_t) n * reader->ncols; i++)
+		if (values[i])
+			pfree(values[i]);
+	pfree(values);
+
+	reader->nread += n;
+	return true;
+}
+
+void
+persona_reader_close(PersonaReader *reader)
+{
+	if (reader->portal)
+		SPI_cursor_close(reader->portal);
+	reader->portal = NULL;
+}
+
+char *
+json_compact(const char *json)
+{
+	StringInfoData out;
+	bool		in_string = false;
+	bool		escaped = false;
+
+	initStringInfo(&out);
+	for (const char *p = json; *p; p++)
+	{
+		if (in_string)
+		{
+			if (escaped)
+				escaped = false;
+			else if (*p == '\\')
+				escaped = true;
+			else if (*p == '"')
+				in_string = false;
+		}
+		else if (*p == '"')
+			in_string = true;
+		else if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			continue;
+		appendStringInfoChar(&out, *p);
+	}
+	return out.data;
+}

@@ -1,0 +1,262 @@
+/*-------------------------------------------------------------------------
+ *
+ * provider.c
+ *	  The provider registry and its settings.
+ *
+ * Keys and base URLs are superuser-only (a user who could change a base
+ * URL could send the key to a host of their own) and hidden from other
+ * roles; everything else a user may tune per session.  Invalid values are
+ * rejected when set, by check hooks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <limits.h>
+#include <cjson/cJSON.h>
+
+#include "utils/guc.h"
+
+#include "mock.h"
+#include "provider.h"
+#include "provider_json.h"
+
+typedef struct ProviderSettings
+{
+	char	   *api_key;
+	char	   *base_url;
+	char	   *model;
+	int			weight;
+	int			max_concurrency;
+	int			rpm;
+	int			tpm;
+	double		price_input;
+	double		price_output;
+} ProviderSettings;
+
+static ProviderSettings settings[NUM_PROVIDERS];
+
+const ProviderOps mock_ops = {
+	.name = "mock",
+	.default_model = MOCK_MODEL,
+};
+
+const ProviderOps *
+provider_ops(ProviderId id)
+{
+	switch (id)
+	{
+		case PROVIDER_OPENAI:
+			return &openai_ops;
+		case PROVIDER_DEEPSEEK:
+			return &deepseek_ops;
+		case PROVIDER_GEMINI:
+			return &gemini_ops;
+		case PROVIDER_MOCK:
+		case NUM_PROVIDERS:
+			break;
+	}
+	return &mock_ops;
+}
+
+bool
+provider_lookup(const char *name, ProviderId *id)
+{
+	for (int i = 0; i < NUM_PROVIDERS; i++)
+	{
+		if (strcmp(name, provider_ops((ProviderId) i)->name) == 0)
+		{
+			*id = (ProviderId) i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* no control characters: a value goes into an HTTP header or URL */
+static bool
+printable(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+		if (*p < 0x21 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static bool
+check_api_key(char **newval, void **extra, GucSource source)
+{
+	if (strlen(*newval) >= CTR_KEY_MAX || !printable(*newval))
+	{
+		GUC_check_errdetail("An API key is at most %d printable characters without spaces.",
+							CTR_KEY_MAX - 1);
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_base_url(char **newval, void **extra, GucSource source)
+{
+	const char *url = *newval;
+	size_t		len = strlen(url);
+	const char *host;
+
+	if (len >= CTR_URL_MAX || !printable(url))
+	{
+		GUC_check_errdetail("A base URL is at most %d characters without spaces.", CTR_URL_MAX - 1);
+		return false;
+	}
+	if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else
+	{
+		GUC_check_errdetail("A base URL must start with https:// or http://.");
+		return false;
+	}
+	if (*host == '\0' || *host == '/' || strpbrk(url, "?#@") != NULL)
+	{
+		GUC_check_errdetail("A base URL needs a host and must not carry credentials, a query or a fragment.");
+		return false;
+	}
+	if (url[len - 1] == '/')
+	{
+		GUC_check_errdetail("A base URL must not end with a slash.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_model(char **newval, void **extra, GucSource source)
+{
+	const char *m = *newval;
+
+	if (*m == '\0' || strlen(m) >= CTR_MODEL_MAX)
+	{
+		GUC_check_errdetail("A model name is 1 to %d characters.", CTR_MODEL_MAX - 1);
+		return false;
+	}
+	/* it goes into a URL path (Gemini): allow only what model names use */
+	for (; *m; m++)
+	{
+		if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') ||
+			  (*m >= '0' && *m <= '9') || strchr("._-:", *m)))
+		{
+			GUC_check_errdetail("A model name may contain only letters, digits and . _ - :");
+			return false;
+		}
+	}
+	return true;
+}
+
+void
+provider_define_settings(void)
+{
+	for (int i = 0; i < PROVIDER_MOCK; i++)
+	{
+		const ProviderOps *ops = provider_ops((ProviderId) i);
+		ProviderSettings *s = &settings[i];
+
+#define NAME(suffix) psprintf("ctr_dist.%s_" suffix, ops->name)
+		DefineCustomStringVariable(NAME("api_key"),
+								   psprintf("API key for %s; empty uses the server environment variable %s.",
+											ops->name, ops->key_env),
+								   NULL, &s->api_key, "",
+								   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+								   check_api_key, NULL, NULL);
+		DefineCustomStringVariable(NAME("base_url"),
+								   psprintf("Base URL of the %s API.", ops->name),
+								   "The API key is sent only to this URL.",
+								   &s->base_url, ops->default_url,
+								   PGC_SUSET, GUC_SUPERUSER_ONLY,
+								   check_base_url, NULL, NULL);
+		DefineCustomStringVariable(NAME("model"),
+								   psprintf("Model asked at %s.", ops->name),
+								   NULL, &s->model, ops->default_model,
+								   PGC_USERSET, 0,
+								   check_model, NULL, NULL);
+		DefineCustomIntVariable(NAME("weight"),
+								psprintf("Share of the batches sent to %s; 0 disables it.", ops->name),
+								NULL, &s->weight, 1, 0, 1000,
+								PGC_USERSET, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable(NAME("max_concurrency"),
+								psprintf("Requests in flight at once to %s.", ops->name),
+								NULL, &s->max_concurrency, 8, 1, 256,
+								PGC_USERSET, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable(NAME("rpm"),
+								psprintf("Requests per minute allowed to %s; 0 means no client-side limit.", ops->name),
+								NULL, &s->rpm, 0, 0, INT_MAX,
+								PGC_USERSET, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable(NAME("tpm"),
+								psprintf("Tokens per minute allowed to %s; 0 means no client-side limit.", ops->name),
+								NULL, &s->tpm, 0, 0, INT_MAX,
+								PGC_USERSET, 0, NULL, NULL, NULL);
+		DefineCustomRealVariable(NAME("price_input"),
+								 psprintf("Price of %s input tokens, USD per million.", ops->name),
+								 NULL, &s->price_input, ops->default_price_input, 0, 1e6,
+								 PGC_USERSET, 0, NULL, NULL, NULL);
+		DefineCustomRealVariable(NAME("price_output"),
+								 psprintf("Price of %s output tokens, USD per million.", ops->name),
+								 NULL, &s->price_output, ops->default_price_output, 0, 1e6,
+								 PGC_USERSET, 0, NULL, NULL, NULL);
+#undef NAME
+	}
+}
+
+/* The effective configuration of one provider, key included (env fallback) */
+void
+provider_fill_config(ProviderId id, ProviderConfig *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->id = id;
+	if (id == PROVIDER_MOCK)
+	{
+		strlcpy(cfg->model, MOCK_MODEL, sizeof(cfg->model));
+		cfg->max_concurrency = 1;
+		return;
+	}
+	else
+	{
+		const ProviderSettings *s = &settings[id];
+		const char *key = s->api_key;
+
+		if (key == NULL || key[0] == '\0')
+			key = getenv(provider_ops(id)->key_env);
+		/* an environment value gets the same sanity rules as the setting */
+		if (key != NULL && strlen(key) < CTR_KEY_MAX && printable(key))
+			strlcpy(cfg->api_key, key, sizeof(cfg->api_key));
+		strlcpy(cfg->base_url, s->base_url, sizeof(cfg->base_url));
+		strlcpy(cfg->model, s->model, sizeof(cfg->model));
+		cfg->max_concurrency = s->max_concurrency;
+		cfg->rpm = s->rpm;
+		cfg->tpm = s->tpm;
+		cfg->price_input = s->price_input;
+		cfg->price_output = s->price_output;
+	}
+}
+
+int
+provider_weight(ProviderId id)
+{
+	return id == PROVIDER_MOCK ? 1 : settings[id].weight;
+}
+
+void
+json_finish_request(cJSON *root, ProviderRequest *req)
+{
+	char	   *body = cJSON_PrintUnformatted(root);
+
+	cJSON_Delete(root);
+	if (body == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	req->body_len = strlen(body);
+	req->body = palloc(req->body_len + 1);
+	memcpy(req->body, body, req->body_len + 1);
+	free(body);
+}

@@ -1,0 +1,211 @@
+/*-------------------------------------------------------------------------
+ *
+ * provider_util.c
+ *	  Pure helpers shared by the response parsers: failure outcomes and
+ *	  the servers' "wait this long" hints.
+ *
+ * Everything here reads untrusted bytes, needs no backend and never
+ * allocates, so the fuzz harnesses can call it directly.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "provider.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+void
+outcome_fail(Outcome *out, OutcomeClass cls, const char *fmt,...)
+{
+	va_list		ap;
+
+	out->cls = cls;
+	va_start(ap, fmt);
+	vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
+	va_end(ap);
+}
+
+const char *
+outcome_class_name(OutcomeClass cls)
+{
+	switch (cls)
+	{
+		case OUTCOME_OK:
+			return "ok";
+		case OUTCOME_THROTTLE:
+			return "rate limited";
+		case OUTCOME_TRANSIENT:
+			return "transient error";
+		case OUTCOME_SOFT:
+			return "unusable answer";
+		case OUTCOME_FATAL:
+			return "provider unusable";
+		case OUTCOME_BUG:
+			return "request rejected";
+	}
+	return "unknown";
+}
+
+/* Classes by status alone; parsers refine (quota 429s, Gemini bad keys) */
+OutcomeClass
+classify_http_status(int status)
+{
+	if (status >= 200 && status < 300)
+		return OUTCOME_OK;
+	if (status == 429)
+		return OUTCOME_THROTTLE;
+	if (status == 408 || status == 409 || status >= 500)
+		return OUTCOME_TRANSIENT;
+	if (status == 401 || status == 402 || status == 403 || status == 404)
+		return OUTCOME_FATAL;
+	return OUTCOME_BUG;
+}
+
+static const char *const months[] = {
+	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+};
+
+/* days from 1970-01-01 to y-m-d (proleptic Gregorian) */
+static long
+days_from_civil(long y, int m, int d)
+{
+	long		era;
+	long		yoe;
+	long		doy;
+	long		doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/*
+ * Retry-After: delta seconds (possibly fractional) or an IMF-fixdate such
+ * as "Wed, 21 Oct 2015 07:28:00 GMT".  Returns seconds to wait from
+ * now_epoch, or -1 when the value is unusable.
+ */
+double
+parse_retry_after(const char *value, double now_epoch)
+{
+	char	   *end;
+	double		secs;
+	char		mon[4];
+	int			day,
+				year,
+				hh,
+				mm,
+				ss;
+
+	if (value == NULL)
+		return -1;
+	while (*value == ' ')
+		value++;
+	if (*value == '\0')
+		return -1;
+	if (isdigit((unsigned char) *value))
+	{
+		secs = strtod(value, &end);
+		while (*end == ' ')
+			end++;
+		if (*end != '\0' || !isfinite(secs) || secs < 0)
+			return -1;
+		return secs;
+	}
+	if (sscanf(value, "%*3s, %2d %3s %4d %2d:%2d:%2d GMT",
+			   &day, mon, &year, &hh, &mm, &ss) == 6)
+	{
+		for (int m = 0; m < 12; m++)
+		{
+			if (strcmp(mon, months[m]) == 0)
+			{
+				double		when;
+
+				if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
+					return -1;
+				when = (double) days_from_civil(year, m + 1, day) * 86400.0 +
+					hh * 3600.0 + mm * 60.0 + ss;
+				return when > now_epoch ? when - now_epoch : 0;
+			}
+		}
+	}
+	return -1;
+}
+
+/*
+ * Go-style durations ("1s", "6m0s", "14h29m11.04s", "12ms") and protobuf
+ * Durations ("47s", "0.512s").  Returns seconds, or -1.
+ */
+double
+parse_duration_text(const char *s)
+{
+	double		total = 0;
+	bool		any = false;
+
+	if (s == NULL)
+		return -1;
+	while (*s == ' ' || *s == '"')
+		s++;
+	while (*s && *s != '"' && *s != ' ')
+	{
+		char	   *end;
+		double		v = strtod(s, &end);
+
+		if (end == s || !isfinite(v) || v < 0)
+			return -1;
+		s = end;
+		if (strncmp(s, "ms", 2) == 0)
+		{
+			total += v / 1000.0;
+			s += 2;
+		}
+		else if (*s == 'h')
+		{
+			total += v * 3600.0;
+			s++;
+		}
+		else if (*s == 'm')
+		{
+			total += v * 60.0;
+			s++;
+		}
+		else if (*s == 's')
+		{
+			total += v;
+			s++;
+		}
+		else
+			return -1;
+		any = true;
+	}
+	return any ? total : -1;
+}
+
+/* OpenAI: "... Please try again in 1.574s. ..." or "in 20ms" */
+double
+parse_try_again_text(const char *message)
+{
+	const char *p;
+	char		buf[32];
+	size_t		len = 0;
+
+	if (message == NULL || (p = strstr(message, "try again in ")) == NULL)
+		return -1;
+	p += strlen("try again in ");
+	while (len < sizeof(buf) - 1 && (isdigit((unsigned char) p[len]) ||
+									 p[len] == '.' || isalpha((unsigned char) p[len])))
+		len++;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	/* a trailing sentence dot is not part of the number */
+	return parse_duration_text(buf);
+}

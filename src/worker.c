@@ -1,0 +1,528 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  Dynamic background workers, one per provider in play.
+ *
+ * The calling backend (the leader) creates one DSM segment per call.  It
+ * holds the call's settings and provider configurations, and two shm_mq
+ * queues per worker: batches go out on one; results, errors and notices
+ * come back on the other, which the worker installs as its protocol
+ * channel (pq_redirect_to_shm_mq), so a worker's ereport reaches the
+ * leader as a real error with the worker's SQLSTATE.
+ *
+ * Workers need no database: they attach to the segment, run the engine
+ * for their provider, and exit when the leader detaches.  If the leader's
+ * transaction aborts (cancel, statement_timeout, error), the segment's
+ * detach callback terminates the workers, whose latch-driven wait loop
+ * notices at once and abandons any transfer in flight.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "libpq/pqformat.h"
+#include "libpq/pqmq.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shm_mq.h"
+#include "storage/shm_toc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/wait_event.h"
+
+#include "worker.h"
+
+#define CTR_DSM_MAGIC		0x63747264	/* "ctrd" */
+#define CTR_QUEUE_SIZE		(256 * 1024)
+#define KEY_HEADER			0
+#define KEY_AD				1
+#define KEY_PLATFORM		2
+#define KEY_QUEUES			10	/* worker i: 10 + 2i out to it, 11 + 2i back */
+#define MAX_WORKERS			NUM_PROVIDERS
+
+static int	ctr_max_workers = 3;
+
+typedef struct CallHeader
+{
+	pid_t		leader_pid;
+	int			nworkers;
+	EngineSettings settings;
+	ProviderConfig configs[MAX_WORKERS];	/* worker i runs configs[i] */
+} CallHeader;
+
+typedef struct PendingMessage
+{
+	StringInfoData data;
+} PendingMessage;
+
+typedef struct WorkerSlot
+{
+	ProviderId	provider;
+	BackgroundWorkerHandle *handle;
+	shm_mq_handle *out;			/* leader -> worker: batches */
+	shm_mq_handle *in;			/* worker -> leader: results, errors */
+	List	   *unsent;			/* batches the queue could not take yet */
+	bool		finished;		/* worker said goodbye */
+} WorkerSlot;
+
+struct WorkerPool
+{
+	dsm_segment *seg;
+	CallHeader *header;
+	int			nworkers;
+	WorkerSlot	workers[MAX_WORKERS];
+	int			next_poll;		/* round-robin over workers when receiving */
+};
+
+void
+worker_define_settings(void)
+{
+	DefineCustomIntVariable("ctr_dist.max_workers",
+							"Background workers one ctr_predict call may start (one per provider).",
+							"0 runs every request in the calling backend.",
+							&ctr_max_workers,
+							3, 0, MAX_WORKERS,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+}
+
+/* PostgreSQL 15 has no initReadOnlyStringInfo */
+static void
+read_only_string(StringInfo str, void *data, Size len)
+{
+	str->data = data;
+	str->len = (int) len;
+	str->maxlen = (int) len;
+	str->cursor = 0;
+}
+
+/* ---- leader side ---- */
+
+/* Runs on abort too: make sure no worker outlives the call, wipe keys */
+static void
+pool_on_detach(dsm_segment *seg, Datum arg)
+{
+	WorkerPool *pool = (WorkerPool *) DatumGetPointer(arg);
+
+	for (int i = 0; i < pool->nworkers; i++)
+		if (pool->workers[i].handle)
+			TerminateBackgroundWorker(pool->workers[i].handle);
+	for (int i = 0; i < MAX_WORKERS; i++)
+		explicit_bzero(pool->header->configs[i].api_key, CTR_KEY_MAX);
+}
+
+static bool
+register_worker(WorkerPool *pool, int index, const char *provider)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "ctr_dist");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "ctr_dist_worker_main");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "ctr_dist worker");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "ctr_dist worker for %s (leader pid %d)",
+			 provider, MyProcPid);
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(pool->seg));
+	memcpy(worker.bgw_extra, &index, sizeof(index));
+	worker.bgw_notify_pid = MyProcPid;
+
+	return RegisterDynamicBackgroundWorker(&worker, &pool->workers[index].handle);
+}
+
+WorkerPool *
+worker_pool_start(const ProviderConfig *configs, int nconfigs,
+				  const EngineSettings *settings, const char *ad, const char *platform)
+{
+	WorkerPool *pool = palloc0(sizeof(WorkerPool));
+	shm_toc_estimator e;
+	shm_toc    *toc;
+	int			nwanted = 0;
+	int			want[MAX_WORKERS];
+	Size		size;
+	char	   *p;
+	StringInfoData failed;
+
+	for (int i = 0; i < nconfigs && nwanted < ctr_max_workers; i++)
+		if (configs[i].id != PROVIDER_MOCK)
+			want[nwanted++] = i;
+	if (nwanted == 0)
+		return pool;
+
+	shm_toc_initialize_estimator(&e);
+	shm_toc_estimate_chunk(&e, sizeof(CallHeader));
+	shm_toc_estimate_chunk(&e, strlen(ad) + 1);
+	shm_toc_estimate_chunk(&e, strlen(platform) + 1);
+	for (int i = 0; i < 2 * nwanted; i++)
+		shm_toc_estimate_chunk(&e, CTR_QUEUE_SIZE);
+	shm_toc_estimate_keys(&e, 3 + 2 * nwanted);
+	size = shm_toc_estimate(&e);
+
+	pool->seg = dsm_create(size, 0);
+	toc = shm_toc_create(CTR_DSM_MAGIC, dsm_segment_address(pool->seg), size);
+
+	pool->header = shm_toc_allocate(toc, sizeof(CallHeader));
+	memset(pool->header, 0, sizeof(CallHeader));
+	pool->header->leader_pid = MyProcPid;
+	pool->header->nworkers = nwanted;
+	pool->header->settings = *settings;
+	shm_toc_insert(toc, KEY_HEADER, pool->header);
+	p = shm_toc_allocate(toc, strlen(ad) + 1);
+	strcpy(p, ad);
+	shm_toc_insert(toc, KEY_AD, p);
+	p = shm_toc_allocate(toc, strlen(platform) + 1);
+	strcpy(p, platform);
+	shm_toc_insert(toc, KEY_PLATFORM, p);
+
+	on_dsm_detach(pool->seg, pool_on_detach, PointerGetDatum(pool));
+
+	initStringInfo(&failed);
+	for (int w = 0; w < nwanted; w++)
+	{
+		WorkerSlot *slot = &pool->workers[w];
+		shm_mq	   *out;
+		shm_mq	   *in;
+		const char *name = provider_ops(configs[want[w]].id)->name;
+
+		pool->header->configs[w] = configs[want[w]];
+		slot->provider = configs[want[w]].id;
+		out = shm_mq_create(shm_toc_allocate(toc, CTR_QUEUE_SIZE), CTR_QUEUE_SIZE);
+		shm_toc_insert(toc, KEY_QUEUES + 2 * w, out);
+		shm_mq_set_sender(out, MyProc);
+		in = shm_mq_create(shm_toc_allocate(toc, CTR_QUEUE_SIZE), CTR_QUEUE_SIZE);
+		shm_toc_insert(toc, KEY_QUEUES + 2 * w + 1, in);
+		shm_mq_set_receiver(in, MyProc);
+
+		if (!register_worker(pool, w, name))
+		{
+			appendStringInfo(&failed, "%s%s", failed.len ? ", " : "", name);
+			slot->handle = NULL;
+			continue;
+		}
+		pool->nworkers = w + 1;
+		slot->out = shm_mq_attach(out, pool->seg, slot->handle);
+		slot->in = shm_mq_attach(in, pool->seg, slot->handle);
+	}
+	pool->nworkers = nwanted;
+
+	if (failed.len > 0)
+		ereport(NOTICE,
+				(errmsg("no background worker slot is free: running the %s requests in this backend", failed.data),
+				 errhint("Raise max_worker_processes (now %d) or lower ctr_dist.max_workers.",
+						 max_worker_processes)));
+	return pool;
+}
+
+bool
+worker_pool_runs(WorkerPool *pool, ProviderId provider)
+{
+	for (int i = 0; i < pool->nworkers; i++)
+		if (pool->workers[i].provider == provider && pool->workers[i].handle)
+			return true;
+	return false;
+}
+
+int
+worker_pool_count(WorkerPool *pool)
+{
+	int			n = 0;
+
+	for (int i = 0; i < pool->nworkers; i++)
+		if (pool->workers[i].handle)
+			n++;
+	return n;
+}
+
+static WorkerSlot *
+worker_for(WorkerPool *pool, ProviderId provider)
+{
+	for (int i = 0; i < pool->nworkers; i++)
+		if (pool->workers[i].provider == provider && pool->workers[i].handle)
+			return &pool->workers[i];
+	elog(ERROR, "no worker runs provider %d", (int) provider);
+	return NULL;
+}
+
+static void
+worker_died(WorkerSlot *slot)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+			 errmsg("ctr_dist worker for provider \"%s\" exited unexpectedly",
+					provider_ops(slot->provider)->name),
+			 errhint("A worker that cannot start may mean max_worker_processes (now %d) is too low; see the server log.",
+					 max_worker_processes)));
+}
+
+/* Push queued batches into the worker's queue without blocking */
+static void
+flush_unsent(WorkerSlot *slot)
+{
+	while (slot->unsent != NIL)
+	{
+		StringInfo	msg = (StringInfo) linitial(slot->unsent);
+		shm_mq_result res = shm_mq_send(slot->out, msg->len, msg->data, true, true);
+
+		if (res == SHM_MQ_WOULD_BLOCK)
+			return;
+		if (res == SHM_MQ_DETACHED)
+			worker_died(slot);
+		slot->unsent = list_delete_first(slot->unsent);
+		pfree(msg->data);
+		pfree(msg);
+	}
+}
+
+void
+worker_pool_send(WorkerPool *pool, int64 batch_no, ProviderId provider,
+				 const char *text, int text_len, int n)
+{
+	WorkerSlot *slot = worker_for(pool, provider);
+	StringInfo	msg = makeStringInfo();
+
+	pq_sendint64(msg, batch_no);
+	pq_sendint32(msg, n);
+	pq_sendbytes(msg, text, text_len);
+	slot->unsent = lappend(slot->unsent, msg);
+	flush_unsent(slot);
+}
+
+/* A worker's ErrorResponse or NoticeResponse, rethrown here */
+static void
+rethrow(WorkerSlot *slot, StringInfo msg)
+{
+	ErrorData	edata;
+
+	pq_parse_errornotice(msg, &edata);
+	/* a worker's FATAL is this call's ERROR, not the session's end */
+	edata.elevel = Min(edata.elevel, ERROR);
+	if (edata.context)
+		edata.context = psprintf("%s\nctr_dist worker for provider \"%s\"", edata.context,
+								 provider_ops(slot->provider)->name);
+	else
+		edata.context = psprintf("ctr_dist worker for provider \"%s\"",
+								 provider_ops(slot->provider)->name);
+	ThrowErrorData(&edata);
+}
+
+static bool
+receive_from(WorkerSlot *slot, ChannelResult *res)
+{
+	for (;;)
+	{
+		Size		nbytes;
+		void	   *data;
+		StringInfoData msg;
+		shm_mq_result r;
+		char		type;
+
+		if (slot->finished || slot->handle == NULL)
+			return false;
+		flush_unsent(slot);
+		r = shm_mq_receive(slot->in, &nbytes, &data, true);
+		if (r == SHM_MQ_WOULD_BLOCK)
+			return false;
+		if (r == SHM_MQ_DETACHED)
+			worker_died(slot);
+
+		read_only_string(&msg, data, nbytes);
+		type = pq_getmsgbyte(&msg);
+		switch (type)
+		{
+			case 'R':
+				res->batch_no = pq_getmsgint64(&msg);
+				res->provider = slot->provider;
+				res->cls = (OutcomeClass) pq_getmsgint(&msg, 4);
+				res->n = pq_getmsgint(&msg, 4);
+				res->clicks = (const uint8 *) pq_getmsgbytes(&msg, res->n);
+				res->tokens_in = pq_getmsgint64(&msg);
+				res->tokens_out = pq_getmsgint64(&msg);
+				res->retries = pq_getmsgint(&msg, 4);
+				res->model = pq_getmsgrawstring(&msg);
+				res->reason = pq_getmsgrawstring(&msg);
+				return true;
+			case 'E':
+			case 'N':
+				rethrow(slot, &msg);
+				break;
+			case 'X':
+				slot->finished = true;
+				return false;
+			default:
+				/* other protocol messages a backend might send: ignore */
+				break;
+		}
+	}
+}
+
+bool
+worker_pool_receive(WorkerPool *pool, ChannelResult *res)
+{
+	for (int k = 0; k < pool->nworkers; k++)
+	{
+		int			i = (pool->next_poll + k) % pool->nworkers;
+
+		if (receive_from(&pool->workers[i], res))
+		{
+			pool->next_poll = (i + 1) % pool->nworkers;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Normal end: detach, so workers see the queues close, and wait for them */
+void
+worker_pool_finish(WorkerPool *pool)
+{
+	if (pool->seg == NULL)
+		return;
+	for (int i = 0; i < MAX_WORKERS; i++)
+		explicit_bzero(pool->header->configs[i].api_key, CTR_KEY_MAX);
+	cancel_on_dsm_detach(pool->seg, pool_on_detach, PointerGetDatum(pool));
+	dsm_detach(pool->seg);
+	pool->seg = NULL;
+	for (int i = 0; i < pool->nworkers; i++)
+		if (pool->workers[i].handle)
+			(void) WaitForBackgroundWorkerShutdown(pool->workers[i].handle);
+}
+
+/* ---- worker side ---- */
+
+static void
+send_result(EngineJob *job)
+{
+	StringInfoData buf;
+
+	pq_beginmessage(&buf, 'R');
+	pq_sendint64(&buf, job->batch_no);
+	pq_sendint32(&buf, (int32) job->cls);
+	pq_sendint32(&buf, job->n);
+	pq_sendbytes(&buf, (char *) job->clicks, job->n);
+	pq_sendint64(&buf, job->tokens_in);
+	pq_sendint64(&buf, job->tokens_out);
+	pq_sendint32(&buf, job->retries);
+	pq_sendstring(&buf, job->model);
+	pq_sendstring(&buf, job->reason);
+	pq_endmessage(&buf);
+}
+
+void
+ctr_dist_worker_main(Datum main_arg)
+{
+	dsm_segment *seg;
+	shm_toc    *toc;
+	CallHeader *header;
+	int			index;
+	shm_mq_handle *in;
+	shm_mq_handle *out;
+	shm_mq	   *mq;
+	Engine	   *engine;
+	ProviderConfig config;
+	MemoryContext jobcxt;
+	bool		leader_done = false;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "ctr_dist worker");
+	seg = dsm_attach(DatumGetUInt32(main_arg));
+	if (seg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not map the ctr_dist dynamic shared memory segment")));
+	toc = shm_toc_attach(CTR_DSM_MAGIC, dsm_segment_address(seg));
+	if (toc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("invalid magic number in the ctr_dist dynamic shared memory segment")));
+	memcpy(&index, MyBgworkerEntry->bgw_extra, sizeof(index));
+	header = shm_toc_lookup(toc, KEY_HEADER, false);
+
+	/* from here on, our errors and notices travel to the leader */
+	mq = shm_toc_lookup(toc, KEY_QUEUES + 2 * index + 1, false);
+	shm_mq_set_sender(mq, MyProc);
+	out = shm_mq_attach(mq, seg, NULL);
+	pq_redirect_to_shm_mq(seg, out);
+	mq = shm_toc_lookup(toc, KEY_QUEUES + 2 * index, false);
+	shm_mq_set_receiver(mq, MyProc);
+	in = shm_mq_attach(mq, seg, NULL);
+
+	/* no database: this just makes us visible in pg_stat_activity */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	/* take our copy of the configuration and wipe the key from shared memory */
+	config = header->configs[index];
+	explicit_bzero(header->configs[index].api_key, CTR_KEY_MAX);
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("%s requests for ctr_predict in pid %d",
+									provider_ops(config.id)->name, (int) header->leader_pid));
+
+	engine = engine_create(&config, 1, &header->settings,
+						   shm_toc_lookup(toc, KEY_AD, false),
+						   shm_toc_lookup(toc, KEY_PLATFORM, false));
+	explicit_bzero(config.api_key, CTR_KEY_MAX);
+	jobcxt = AllocSetContextCreate(TopMemoryContext, "ctr_dist worker jobs",
+								   ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		EngineJob  *job;
+
+		CHECK_FOR_INTERRUPTS();
+
+		/* take every batch waiting in the queue; the leader bounds how many */
+		while (!leader_done)
+		{
+			Size		nbytes;
+			void	   *data;
+			shm_mq_result r = shm_mq_receive(in, &nbytes, &data, true);
+			StringInfoData msg;
+			int64		batch_no;
+			int			n;
+			int			text_len;
+			char	   *text;
+
+			if (r == SHM_MQ_WOULD_BLOCK)
+				break;
+			if (r == SHM_MQ_DETACHED)
+			{
+				leader_done = true;
+				break;
+			}
+			read_only_string(&msg, data, nbytes);
+			batch_no = pq_getmsgint64(&msg);
+			n = pq_getmsgint(&msg, 4);
+			text_len = msg.len - msg.cursor;
+			text = MemoryContextAlloc(jobcxt, text_len + 1);
+			memcpy(text, pq_getmsgbytes(&msg, text_len), text_len);
+			text[text_len] = '\0';
+			engine_submit(engine, engine_new_job(engine, batch_no, config.id,
+												 text, text_len, n));
+		}
+
+		while ((job = engine_next_done(engine)) != NULL)
+		{
+			if (!leader_done)
+				send_result(job);
+			pfree((char *) job->text);
+			engine_free_job(job);
+		}
+
+		if (leader_done)
+			break;				/* nobody to answer to: drop what is in flight */
+		engine_wait(engine, -1, PG_WAIT_EXTENSION);
+	}
+
+	engine_destroy(engine);
+	proc_exit(0);
+}
