@@ -83,6 +83,7 @@ typedef struct CallState
 	int64		failovers;
 	int64		null_rows;
 	int64		personas;
+	char		last_failure[CTR_REASON_MAX + 32];
 
 	/* channels start with the first batch: no worker for an empty table */
 	ChannelSet *channels;
@@ -287,9 +288,8 @@ fill_window(CallState *cs, PersonaReader *reader,
 
 		if (cs->next_pick < 0 || cs->tally[cs->next_pick].out)
 			cs->next_pick = plan_next(&cs->plan);
-		if (cs->next_pick < 0)
-			break;				/* every provider is out; results will say so */
-		if (cs->tally[cs->next_pick].outstanding >=
+		if (cs->next_pick >= 0 &&
+			cs->tally[cs->next_pick].outstanding >=
 			(int64) WINDOW_PER_SLOT * cs->play[cs->next_pick].max_concurrency)
 			break;
 
@@ -306,6 +306,13 @@ fill_window(CallState *cs, PersonaReader *reader,
 		slot->tried = 0;
 		slot->answered = false;
 		cs->personas += slot->batch.n;
+		if (cs->next_pick < 0)
+		{
+			/* every provider is out: nobody can answer, the rows say NULL */
+			slot->state = SLOT_DONE;
+			cs->null_rows += slot->batch.n;
+			continue;
+		}
 		send_slot(cs, slot, cs->next_pick);
 		cs->next_pick = -1;
 	}
@@ -389,19 +396,25 @@ handle_result(CallState *cs, const ChannelResult *res)
 	slot->answered = false;
 	slot->state = SLOT_DONE;
 	cs->null_rows += slot->batch.n;
+	snprintf(cs->last_failure, sizeof(cs->last_failure), "%s: %s",
+			 provider_ops(res->provider)->name, res->reason);
 	ereport(DEBUG1,
 			(errmsg("batch " INT64_FORMAT " could not be answered: %s", res->batch_no + 1, res->reason)));
 }
 
-static void
+/* Emit every finished batch at the head of the window; true if any */
+static bool
 emit_ready(CallState *cs, ReturnSetInfo *rsinfo)
 {
+	bool		emitted = false;
+
 	for (;;)
 	{
 		BatchSlot  *slot = slot_for(cs, cs->next_emit);
 
 		if (cs->next_emit >= cs->next_read || slot->state != SLOT_DONE)
-			return;
+			return emitted;
+		emitted = true;
 		for (int i = 0; i < slot->batch.n; i++)
 		{
 			MemoryContext old = MemoryContextSwitchTo(cs->rowcxt);
@@ -457,7 +470,8 @@ report(CallState *cs)
 		ereport(WARNING,
 				(errmsg(INT64_FORMAT " of " INT64_FORMAT " personas got no prediction (click is NULL)",
 						cs->null_rows, cs->personas),
-				 errdetail("Every provider in play failed their batches.")));
+				 errdetail("Every provider in play failed their batches; the last error was %s.",
+						   cs->last_failure)));
 	ereport(NOTICE,
 			(errmsg("ctr_predict: " INT64_FORMAT " personas in " INT64_FORMAT " batches: %s",
 					cs->personas, cs->next_read, per.data),
@@ -506,7 +520,8 @@ run_prediction(CallState *cs, Oid relid, int batch_size, const char *ad,
 			handle_result(cs, &res);
 			progress = true;
 		}
-		emit_ready(cs, rsinfo);
+		if (emit_ready(cs, rsinfo))
+			progress = true;
 		if (reader.eof && cs->next_emit == cs->next_read)
 			break;
 		/* sleep only when nothing moved: results free room in the window */

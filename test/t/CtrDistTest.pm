@@ -18,6 +18,12 @@ sub new_node
 	my ($name, %opts) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
+	# keys come from the server's environment: ALTER SYSTEM + reload would make
+	# PostgreSQL itself log "parameter ... changed to ..." with the value
+	local $ENV{OPENAI_API_KEY} = $opts{keys} ? 'sk-test-openai' : undef;
+	local $ENV{DEEPSEEK_API_KEY} = $opts{keys} ? 'sk-test-deepseek' : undef;
+	local $ENV{GEMINI_API_KEY} = $opts{keys} ? 'gm-test-gemini' : undef;
+	delete @ENV{qw(OPENAI_API_KEY DEEPSEEK_API_KEY GEMINI_API_KEY)} unless $opts{keys};
 	$node->append_conf('postgresql.conf',
 		"shared_preload_libraries = '" . ($opts{preload} // 'ctr_dist') . "'\n"
 		  . ($opts{conf} // ''));
@@ -74,6 +80,63 @@ sub control
 	my $out = `@{[ join ' ', map { "'$_'" } (@cmd, "$base$path") ]}`;
 	die "control $path failed" if $? != 0;
 	return $out;
+}
+
+1;
+
+package CtrDistTest;
+
+# Point the three providers at the test server (keys: new_node(keys => 1))
+sub configure_providers
+{
+	my ($node, $base) = @_;
+	$node->safe_psql('postgres', qq{
+		ALTER SYSTEM SET ctr_dist.openai_base_url = '$base/openai/v1';
+		ALTER SYSTEM SET ctr_dist.deepseek_base_url = '$base/deepseek';
+		ALTER SYSTEM SET ctr_dist.gemini_base_url = '$base/gemini/v1beta';
+		SELECT pg_reload_conf();
+	});
+}
+
+# A persona table whose intended answers the test server knows: 1 for 'CLICK'
+sub create_tagged_personas
+{
+	my ($node, $name, $n) = @_;
+	$node->safe_psql('postgres', qq{
+		CREATE TABLE $name (id int PRIMARY KEY, age int, occupation text, tag text);
+		INSERT INTO $name
+		SELECT g, 18 + g % 60, (ARRAY['nurse','teacher','driver','coder'])[1 + g % 4],
+		       CASE WHEN (g * 7919) % 13 < 5 THEN 'CLICK' ELSE 'pass' END
+		  FROM generate_series(1, $n) g;
+	});
+}
+
+# Run ctr_predict and compare every row with the server's intended answer.
+# Returns (psql status, "rows|exact|nulls|mock", stderr).
+sub run_exact
+{
+	my ($node, $table, $args, %opts) = @_;
+	my $sql = ($opts{pre} // '') . qq{
+		SELECT count(*), count(*) FILTER (WHERE r.click = (t.tag = 'CLICK')::int),
+		       count(*) FILTER (WHERE r.click IS NULL), count(*) FILTER (WHERE r.provider = 'mock')
+		  FROM ctr_predict('$table', $args) r JOIN $table t ON t.id::text = r.persona_key;
+	};
+	my ($ret, $out, $err) = $node->psql('postgres', $sql, timeout => $opts{timeout} // 180);
+	return ($ret, $out, $err);
+}
+
+sub stats
+{
+	my ($base) = @_;
+	require JSON::PP;
+	return JSON::PP::decode_json(control($base, '/_control/stats'));
+}
+
+sub set_server
+{
+	my ($base, $json) = @_;
+	control($base, '/_control/config', $json);
+	control($base, '/_control/reset', '{}');
 }
 
 1;
