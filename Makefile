@@ -22,6 +22,7 @@ OBJS = \
 	src/provider_json.o \
 	src/provider_openai.o \
 	src/provider_util.o \
+	src/ratelimit.o \
 	src/worker.o
 
 # no JIT bitcode: clang need not be installed

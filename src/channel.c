@@ -79,6 +79,7 @@ channels_receive(ChannelSet *set, ChannelResult *res)
 	res->tokens_in = job->tokens_in;
 	res->tokens_out = job->tokens_out;
 	res->retries = job->retries;
+	res->counters = job->counters;
 	res->model = job->model;
 	res->reason = job->reason;
 	return true;

@@ -27,6 +27,7 @@ typedef struct ChannelResult
 	int64		tokens_in;
 	int64		tokens_out;
 	int			retries;
+	JobCounters counters;
 	const char *model;
 	const char *reason;
 } ChannelResult;

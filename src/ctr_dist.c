@@ -12,7 +12,8 @@
  *	  predict.c		ctr_predict(): the window, failover, ordered rows
  *	  channel.c		batches to workers or to an in-backend engine
  *	  worker.c		dynamic background workers, DSM and shm_mq
- *	  engine.c		curl multi + WaitEventSet, retries
+ *	  engine.c		curl multi + WaitEventSet, retries, circuit breaker
+ *	  ratelimit.c	rpm, tpm and concurrency, shared when preloaded
  *	  provider_*.c	one file per provider's wire format
  *	  answer.c		strict extraction of the 0/1 answers
  *	  mock.c		the offline predictor
@@ -22,17 +23,39 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
 #include "utils/guc.h"
 
 #include "engine.h"
 #include "predict.h"
 #include "prompt.h"
 #include "provider.h"
+#include "ratelimit.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+ctr_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	ratelimit_shmem_request();
+}
+
+static void
+ctr_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	ratelimit_shmem_startup();
+}
 
 void
 _PG_init(void)
@@ -42,6 +65,16 @@ _PG_init(void)
 	predict_define_settings();
 	engine_define_settings();
 	worker_define_settings();
+	ratelimit_define_settings();
 
 	MarkGUCPrefixReserved("ctr_dist");
+
+	/* shared state only when preloaded; otherwise limits hold per call */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = ctr_shmem_request;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = ctr_shmem_startup;
+	}
 }

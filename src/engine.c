@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "common/pg_prng.h"
+#include "port/pg_bitutils.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/guc.h"
@@ -32,6 +33,7 @@
 
 #include "engine.h"
 #include "mock.h"
+#include "ratelimit.h"
 
 #define CTR_USER_AGENT "ctr_dist/0.1.0"
 #define MAX_RESPONSE_BYTES (16 * 1024 * 1024)
@@ -41,6 +43,23 @@ static int	ctr_request_timeout = 120000;
 static int	ctr_connect_timeout = 10000;
 static int	ctr_max_retries = 4;
 static int	ctr_max_retry_wait = 60000;
+static int	ctr_breaker_cooldown = 30000;
+
+/*
+ * Circuit breaker: when 8 of a provider's last 10 attempts failed with a
+ * transient error, stop sending to it for ctr_dist.breaker_cooldown; its
+ * batches come back at once and fail over.  Then one probe decides.
+ */
+#define BREAKER_WINDOW 10
+#define BREAKER_FAILURES 8
+
+typedef struct Breaker
+{
+	uint32		history;		/* last BREAKER_WINDOW attempts, 1 = failed */
+	int			recorded;
+	TimestampTz open_until;		/* 0: closed */
+	bool		probing;
+} Breaker;
 
 typedef struct ResponseBuffer
 {
@@ -60,6 +79,7 @@ typedef struct Transfer
 	MemoryContext cxt;			/* request body and strings */
 	ResponseBuffer response;
 	HttpHints	hints;
+	int64		used_tokens;	/* from the response's usage, once known */
 	char		errbuf[CURL_ERROR_SIZE];
 } Transfer;
 
@@ -85,6 +105,9 @@ struct Engine
 	dlist_head	transfers;
 	int			in_flight[NUM_PROVIDERS];
 	int			pending[NUM_PROVIDERS];	/* submitted and not yet collected */
+	int			concurrency[NUM_PROVIDERS];	/* adaptive: halved by 429s */
+	int			successes[NUM_PROVIDERS];	/* since the last change of it */
+	Breaker		breaker[NUM_PROVIDERS];
 	EngineStats stats[NUM_PROVIDERS];
 
 	WatchedSocket *sockets;
@@ -121,6 +144,13 @@ engine_define_settings(void)
 							4, 0, 100,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("ctr_dist.breaker_cooldown",
+							"How long a provider whose requests mostly fail is left alone before a probe.",
+							NULL,
+							&ctr_breaker_cooldown,
+							30000, 0, 3600000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("ctr_dist.max_retry_wait",
 							"Longest wait a server may ask for before a retry; longer hints fail over at once.",
 							NULL,
@@ -137,6 +167,8 @@ engine_current_settings(EngineSettings *settings)
 	settings->connect_timeout_ms = ctr_connect_timeout;
 	settings->max_retries = ctr_max_retries;
 	settings->max_retry_wait_ms = ctr_max_retry_wait;
+	settings->rate_window_ms = ratelimit_window_ms();
+	settings->breaker_cooldown_ms = ctr_breaker_cooldown;
 }
 
 /* ---- curl callbacks: record only, never ereport ---- */
@@ -277,6 +309,8 @@ transfer_release(Transfer *t)
 	free(t->response.data);
 	MemoryContextDelete(t->cxt);
 	engine->in_flight[t->job->provider]--;
+	ratelimit_release(&engine->configs[t->job->provider], engine->settings.rate_window_ms,
+					  t->job->est_tokens, t->used_tokens);
 	pfree(t);
 }
 
@@ -330,6 +364,7 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 	{
 		engine->configs[configs[i].id] = configs[i];
 		engine->configured[configs[i].id] = true;
+		engine->concurrency[configs[i].id] = configs[i].max_concurrency;
 		engine->maxsockets += configs[i].max_concurrency * 2;
 	}
 	engine->maxsockets += 8;
@@ -397,6 +432,7 @@ engine_submit(Engine *engine, EngineJob *job)
 	job->not_before = 0;
 	job->cls = OUTCOME_OK;
 	job->attempts = job->throttles = job->retries = 0;
+	memset(&job->counters, 0, sizeof(job->counters));
 	job->reason[0] = '\0';
 	engine->pending[job->provider]++;
 	if (engine->dead[job->provider])
@@ -473,6 +509,7 @@ start_transfer(Engine *engine, EngineJob *job)
 
 	old = MemoryContextSwitchTo(t->cxt);
 	ops->build(cfg, job->text, job->n, &req);
+	job->counters.requests++;
 	for (int i = 0; i < req.nheaders; i++)
 	{
 		struct curl_slist *h = curl_slist_append(t->headers, req.headers[i]);
@@ -526,12 +563,12 @@ backoff_ms(int k)
 	return (long) (base * (1.0 - 0.25 * pg_prng_double(&pg_global_prng_state)));
 }
 
+/* Finish every waiting job of a provider with cls: it will not be sent */
 static void
-take_out_provider(Engine *engine, ProviderId provider, const char *reason)
+bounce_waiting(Engine *engine, ProviderId provider, OutcomeClass cls, const char *reason)
 {
 	dlist_mutable_iter iter;
 
-	engine->dead[provider] = true;
 	dlist_foreach_modify(iter, &engine->waiting)
 	{
 		EngineJob  *other = dlist_container(EngineJob, node, iter.cur);
@@ -539,16 +576,71 @@ take_out_provider(Engine *engine, ProviderId provider, const char *reason)
 		if (other->provider == provider)
 		{
 			dlist_delete(&other->node);
-			finish_job(engine, other, OUTCOME_FATAL, reason);
+			finish_job(engine, other, cls, reason);
 		}
 	}
+}
+
+static void
+take_out_provider(Engine *engine, ProviderId provider, const char *reason)
+{
+	engine->dead[provider] = true;
+	bounce_waiting(engine, provider, OUTCOME_FATAL, reason);
+}
+
+/* Record an attempt for the breaker; true if this failure opened it */
+static bool
+breaker_record(Engine *engine, ProviderId provider, bool failed)
+{
+	Breaker    *b = &engine->breaker[provider];
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (b->probing)
+	{
+		b->probing = false;
+		if (!failed)
+		{
+			memset(b, 0, sizeof(*b));
+			return false;
+		}
+		b->open_until = TimestampTzPlusMilliseconds(now, engine->settings.breaker_cooldown_ms);
+		return true;
+	}
+	b->history = ((b->history << 1) | (failed ? 1 : 0)) & ((1u << BREAKER_WINDOW) - 1);
+	b->recorded = Min(b->recorded + 1, BREAKER_WINDOW);
+	if (b->open_until == 0 && failed && b->recorded == BREAKER_WINDOW &&
+		pg_popcount32(b->history) >= BREAKER_FAILURES)
+	{
+		b->open_until = TimestampTzPlusMilliseconds(now, engine->settings.breaker_cooldown_ms);
+		engine->stats[provider].breaker_trips++;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * May a job of this provider be sent now, as far as the breaker goes?
+ * Open: no.  Cooldown over: one probe at a time.
+ */
+static bool
+breaker_allows(Engine *engine, ProviderId provider)
+{
+	Breaker    *b = &engine->breaker[provider];
+
+	if (b->open_until == 0)
+		return true;
+	if (b->probing || GetCurrentTimestamp() < b->open_until)
+		return false;
+	b->probing = true;
+	return true;
 }
 
 /* Decide what an attempt's outcome means for its job */
 static void
 settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 {
-	EngineStats *stats = &engine->stats[job->provider];
+	ProviderId	p = job->provider;
+	EngineStats *stats = &engine->stats[p];
 	long		wait_ms;
 
 	job->tokens_in += out->tokens_in;
@@ -560,20 +652,40 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 		strlcpy(job->model, out->model, sizeof(job->model));
 	strlcpy(job->reason, out->reason, sizeof(job->reason));
 
+	if (out->cls == OUTCOME_OK || out->cls == OUTCOME_TRANSIENT)
+	{
+		if (breaker_record(engine, p, out->cls == OUTCOME_TRANSIENT))
+		{
+			job->counters.breaker_trips++;
+			bounce_waiting(engine, p, OUTCOME_TRANSIENT, "circuit breaker open: most recent requests failed");
+		}
+	}
+
 	switch (out->cls)
 	{
 		case OUTCOME_OK:
+			/* additive increase back towards the configured concurrency */
+			if (engine->concurrency[p] < engine->configs[p].max_concurrency &&
+				++engine->successes[p] >= 10)
+			{
+				engine->concurrency[p]++;
+				engine->successes[p] = 0;
+			}
 			finish_job(engine, job, OUTCOME_OK, NULL);
 			return;
 		case OUTCOME_FATAL:
 			finish_job(engine, job, OUTCOME_FATAL, NULL);
-			take_out_provider(engine, job->provider, out->reason);
+			take_out_provider(engine, p, out->reason);
 			return;
 		case OUTCOME_BUG:
 			finish_job(engine, job, OUTCOME_BUG, NULL);
 			return;
 		case OUTCOME_THROTTLE:
 			stats->throttles++;
+			job->counters.throttled++;
+			/* the server says we are too fast: halve our concurrency */
+			engine->concurrency[p] = Max(1, engine->concurrency[p] / 2);
+			engine->successes[p] = 0;
 			if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
 				++job->throttles > MAX_THROTTLE_WAITS)
 			{
@@ -582,14 +694,20 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 			}
 			wait_ms = out->retry_after >= 0 ? (long) (out->retry_after * 1000.0)
 				: backoff_ms(job->throttles);
+			ratelimit_pause(p, wait_ms);
 			break;
 		case OUTCOME_TRANSIENT:
 		case OUTCOME_SOFT:
-			if (++job->attempts > engine->settings.max_retries)
+			if (engine->breaker[p].open_until != 0 ||
+				++job->attempts > engine->settings.max_retries)
 			{
 				finish_job(engine, job, out->cls, NULL);
 				return;
 			}
+			if (out->cls == OUTCOME_SOFT)
+				job->counters.soft++;
+			else
+				job->counters.transient++;
 			wait_ms = backoff_ms(job->attempts);
 			if (out->retry_after >= 0 &&
 				out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
@@ -653,6 +771,14 @@ finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 	}
 	if (out.cls == OUTCOME_OK)
 		memcpy(job->clicks, clicks, job->n);
+	t->used_tokens = out.tokens_in + out.tokens_out;
+	if (strcmp(t->hints.ratelimit_remaining_requests, "0") == 0)
+	{
+		double		reset = parse_duration_text(t->hints.ratelimit_reset_requests);
+
+		if (reset > 0 && reset * 1000.0 <= engine->settings.max_retry_wait_ms)
+			ratelimit_pause(job->provider, (long) (reset * 1000.0));
+	}
 	transfer_release(t);
 	settle_attempt(engine, job, &out);
 }
@@ -664,6 +790,7 @@ dispatch(Engine *engine)
 	dlist_mutable_iter iter;
 	TimestampTz now = GetCurrentTimestamp();
 	long		next = -1;
+	long		wait;
 
 	dlist_foreach_modify(iter, &engine->waiting)
 	{
@@ -684,8 +811,27 @@ dispatch(Engine *engine)
 			start_mock(engine, job);
 			continue;
 		}
-		if (engine->in_flight[p] >= engine->configs[p].max_concurrency)
+		if (engine->in_flight[p] >= engine->concurrency[p])
 			continue;
+		if (!breaker_allows(engine, p))
+		{
+			dlist_delete(&job->node);
+			finish_job(engine, job, OUTCOME_TRANSIENT,
+					   "circuit breaker open: most recent requests failed");
+			continue;
+		}
+		job->est_tokens = (job->text_len + 600) / 4 + 2 * job->n + 16;
+		if (!ratelimit_acquire(&engine->configs[p], engine->settings.rate_window_ms,
+							   job->est_tokens, &wait))
+		{
+			/* give back a probe the limiter did not let through */
+			engine->breaker[p].probing = false;
+			job->counters.paced_ms += (int32) wait;
+			job->not_before = TimestampTzPlusMilliseconds(now, wait);
+			if (next < 0 || wait < next)
+				next = wait;
+			continue;
+		}
 		dlist_delete(&job->node);
 		start_transfer(engine, job);
 		/* let curl start it: the timer callback asks for an immediate call */

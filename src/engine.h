@@ -27,6 +27,8 @@ typedef struct EngineSettings
 	int			connect_timeout_ms;
 	int			max_retries;
 	int			max_retry_wait_ms;	/* longer server hints fail over instead */
+	int			rate_window_ms; /* what rpm and tpm count in */
+	int			breaker_cooldown_ms;	/* an open circuit stays open this long */
 } EngineSettings;
 
 /* Counters of what happened, per provider */
@@ -37,7 +39,19 @@ typedef struct EngineStats
 	int64		throttles;
 	int64		tokens_in;
 	int64		tokens_out;
+	int64		breaker_trips;
 } EngineStats;
+
+/* Why a job was retried, and how long it waited for the rate limiter */
+typedef struct JobCounters
+{
+	int32		throttled;		/* 429 waits (not attempts) */
+	int32		transient;		/* 5xx, timeouts, resets */
+	int32		soft;			/* unusable answers */
+	int32		requests;		/* HTTP requests sent */
+	int32		breaker_trips;	/* this job's failure opened the circuit */
+	int32		paced_ms;		/* time held back by rpm/tpm/concurrency */
+} JobCounters;
 
 typedef struct EngineJob
 {
@@ -59,6 +73,8 @@ typedef struct EngineJob
 	int64		tokens_in;
 	int64		tokens_out;
 	int			retries;
+	JobCounters counters;
+	int64		est_tokens;		/* estimate of the attempt in flight */
 	char		model[CTR_MODEL_MAX];
 	char		reason[CTR_REASON_MAX];
 	int			http_status;

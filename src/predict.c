@@ -66,6 +66,12 @@ typedef struct ProviderTally
 	int64		tokens_in;
 	int64		tokens_out;
 	int64		retries;
+	int64		requests;
+	int64		throttled;
+	int64		transient;
+	int64		soft;
+	int64		breaker_trips;
+	int64		paced_ms;
 	bool		out;			/* taken out for the rest of the call */
 } ProviderTally;
 
@@ -357,6 +363,12 @@ handle_result(CallState *cs, const ChannelResult *res)
 	t->tokens_in += res->tokens_in;
 	t->tokens_out += res->tokens_out;
 	t->retries += res->retries;
+	t->requests += res->counters.requests;
+	t->throttled += res->counters.throttled;
+	t->transient += res->counters.transient;
+	t->soft += res->counters.soft;
+	t->breaker_trips += res->counters.breaker_trips;
+	t->paced_ms += res->counters.paced_ms;
 
 	if (res->cls == OUTCOME_OK)
 	{
@@ -448,11 +460,10 @@ static void
 report(CallState *cs)
 {
 	StringInfoData per;
-	int64		tin = 0,
-				tout = 0,
-				retries = 0;
+	ProviderTally sum;
 	double		cost = 0;
 
+	memset(&sum, 0, sizeof(sum));
 	initStringInfo(&per);
 	for (int i = 0; i < cs->nplay; i++)
 	{
@@ -460,9 +471,15 @@ report(CallState *cs)
 
 		appendStringInfo(&per, "%s%s=" INT64_FORMAT, i ? ", " : "",
 						 provider_ops(cs->play[i].id)->name, t->batches);
-		tin += t->tokens_in;
-		tout += t->tokens_out;
-		retries += t->retries;
+		sum.requests += t->requests;
+		sum.tokens_in += t->tokens_in;
+		sum.tokens_out += t->tokens_out;
+		sum.retries += t->retries;
+		sum.throttled += t->throttled;
+		sum.transient += t->transient;
+		sum.soft += t->soft;
+		sum.breaker_trips += t->breaker_trips;
+		sum.paced_ms += t->paced_ms;
 		cost += (t->tokens_in * cs->play[i].price_input +
 				 t->tokens_out * cs->play[i].price_output) / 1e6;
 	}
@@ -475,9 +492,14 @@ report(CallState *cs)
 	ereport(NOTICE,
 			(errmsg("ctr_predict: " INT64_FORMAT " personas in " INT64_FORMAT " batches: %s",
 					cs->personas, cs->next_read, per.data),
-			 errdetail("retries " INT64_FORMAT ", failovers " INT64_FORMAT
+			 errdetail("requests " INT64_FORMAT ", retries " INT64_FORMAT
+					   " (rate-limited " INT64_FORMAT ", transient " INT64_FORMAT
+					   ", bad answers " INT64_FORMAT "), failovers " INT64_FORMAT
+					   ", breaker trips " INT64_FORMAT ", paced %.1f s"
 					   ", tokens in " INT64_FORMAT ", out " INT64_FORMAT ", estimated cost $%.4f",
-					   retries, cs->failovers, tin, tout, cost)));
+					   sum.requests, sum.retries, sum.throttled, sum.transient, sum.soft,
+					   cs->failovers, sum.breaker_trips, sum.paced_ms / 1000.0,
+					   sum.tokens_in, sum.tokens_out, cost)));
 }
 
 static void

@@ -347,6 +347,8 @@ receive_from(WorkerSlot *slot, ChannelResult *res)
 				res->tokens_in = pq_getmsgint64(&msg);
 				res->tokens_out = pq_getmsgint64(&msg);
 				res->retries = pq_getmsgint(&msg, 4);
+				memcpy(&res->counters, pq_getmsgbytes(&msg, sizeof(JobCounters)),
+					   sizeof(JobCounters));
 				res->model = pq_getmsgrawstring(&msg);
 				res->reason = pq_getmsgrawstring(&msg);
 				return true;
@@ -411,9 +413,16 @@ send_result(EngineJob *job)
 	pq_sendint64(&buf, job->tokens_in);
 	pq_sendint64(&buf, job->tokens_out);
 	pq_sendint32(&buf, job->retries);
+	pq_sendbytes(&buf, (char *) &job->counters, sizeof(JobCounters));
 	pq_sendstring(&buf, job->model);
 	pq_sendstring(&buf, job->reason);
 	pq_endmessage(&buf);
+}
+
+static void
+worker_exit(int code, Datum arg)
+{
+	engine_destroy((Engine *) DatumGetPointer(arg));
 }
 
 void
@@ -470,6 +479,8 @@ ctr_dist_worker_main(Datum main_arg)
 	engine = engine_create(&config, 1, &header->settings,
 						   shm_toc_lookup(toc, KEY_AD, false),
 						   shm_toc_lookup(toc, KEY_PLATFORM, false));
+	/* on any exit (SIGTERM too), abort transfers and give back rate-limit slots */
+	before_shmem_exit(worker_exit, PointerGetDatum(engine));
 	explicit_bzero(config.api_key, CTR_KEY_MAX);
 	jobcxt = AllocSetContextCreate(TopMemoryContext, "ctr_dist worker jobs",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -523,6 +534,5 @@ ctr_dist_worker_main(Datum main_arg)
 		engine_wait(engine, -1, PG_WAIT_EXTENSION);
 	}
 
-	engine_destroy(engine);
 	proc_exit(0);
 }

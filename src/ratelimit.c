@@ -1,0 +1,174 @@
+/*-------------------------------------------------------------------------
+ *
+ * ratelimit.c
+ *	  Pace requests so that a well-configured run causes no 429 at all.
+ *
+ * Rates are kept with the generic cell rate algorithm: each provider has a
+ * "next allowed" time for requests and one for tokens; a request may start
+ * when both have passed, and pushes them forward by window/rpm and by
+ * est_tokens * window/tpm.  That spaces requests evenly and never puts
+ * more than rpm requests in any window, so even a server that counts in a
+ * sliding window never sees the limit crossed.  Token estimates are
+ * corrected when the real usage comes back.  Requests in flight are
+ * counted against max_concurrency.
+ *
+ * With the library preloaded the state is one small struct per provider
+ * in shared memory behind a spinlock, so concurrent sessions together stay
+ * under each provider's limits.  Otherwise the same struct lives in this
+ * process, which makes the limits per call.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/guc.h"
+
+#include "ratelimit.h"
+
+typedef struct ProviderPace
+{
+	slock_t		mutex;
+	TimestampTz next_request;	/* earliest start of the next request */
+	TimestampTz next_token;		/* earliest start given the token budget */
+	TimestampTz paused_until;	/* the server asked us to wait */
+	int			in_flight;
+} ProviderPace;
+
+typedef struct PaceState
+{
+	ProviderPace providers[NUM_PROVIDERS];
+} PaceState;
+
+static PaceState *shared_pace = NULL;
+static PaceState local_pace;
+static bool local_initialized = false;
+static int	ctr_rate_window = 60000;
+
+void
+ratelimit_define_settings(void)
+{
+	DefineCustomIntVariable("ctr_dist.rate_limit_window",
+							"The window that ctr_dist.*_rpm and ctr_dist.*_tpm count in.",
+							"A minute, as providers count; shorter only to test against a time-scaled server.",
+							&ctr_rate_window,
+							60000, 100, 3600000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
+int
+ratelimit_window_ms(void)
+{
+	return ctr_rate_window;
+}
+
+void
+ratelimit_shmem_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(PaceState)));
+}
+
+void
+ratelimit_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared_pace = ShmemInitStruct("ctr_dist rate limits", sizeof(PaceState), &found);
+	if (!found)
+	{
+		memset(shared_pace, 0, sizeof(PaceState));
+		for (int i = 0; i < NUM_PROVIDERS; i++)
+			SpinLockInit(&shared_pace->providers[i].mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+bool
+ratelimit_is_global(void)
+{
+	return shared_pace != NULL;
+}
+
+static ProviderPace *
+pace_for(ProviderId provider)
+{
+	if (shared_pace)
+		return &shared_pace->providers[provider];
+	if (!local_initialized)
+	{
+		memset(&local_pace, 0, sizeof(local_pace));
+		for (int i = 0; i < NUM_PROVIDERS; i++)
+			SpinLockInit(&local_pace.providers[i].mutex);
+		local_initialized = true;
+	}
+	return &local_pace.providers[provider];
+}
+
+/* microseconds one unit costs at limit per window */
+static int64
+interval_us(int window_ms, int64 units, int limit)
+{
+	return limit > 0 ? (int64) ((double) units * window_ms * 1000.0 / limit) : 0;
+}
+
+bool
+ratelimit_acquire(const ProviderConfig *cfg, int window_ms,
+				  int64 est_tokens, long *wait_ms)
+{
+	ProviderPace *pace = pace_for(cfg->id);
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz ready;
+	bool		ok;
+
+	SpinLockAcquire(&pace->mutex);
+	ready = Max(pace->paused_until, now);
+	if (cfg->rpm > 0)
+		ready = Max(ready, pace->next_request);
+	if (cfg->tpm > 0)
+		ready = Max(ready, pace->next_token);
+	ok = ready <= now && pace->in_flight < cfg->max_concurrency;
+	if (ok)
+	{
+		pace->in_flight++;
+		pace->next_request = Max(pace->next_request, now) +
+			interval_us(window_ms, 1, cfg->rpm);
+		pace->next_token = Max(pace->next_token, now) +
+			interval_us(window_ms, est_tokens, cfg->tpm);
+	}
+	SpinLockRelease(&pace->mutex);
+
+	/* at the concurrency limit, poll again soon: another session may finish */
+	*wait_ms = ok ? 0 : (ready > now ? (long) ((ready - now + 999) / 1000) : 20);
+	return ok;
+}
+
+void
+ratelimit_release(const ProviderConfig *cfg, int window_ms,
+				  int64 est_tokens, int64 used_tokens)
+{
+	ProviderPace *pace = pace_for(cfg->id);
+
+	SpinLockAcquire(&pace->mutex);
+	if (pace->in_flight > 0)
+		pace->in_flight--;
+	if (cfg->tpm > 0 && used_tokens > 0)
+		pace->next_token += interval_us(window_ms, used_tokens - est_tokens, cfg->tpm);
+	SpinLockRelease(&pace->mutex);
+}
+
+void
+ratelimit_pause(ProviderId provider, long ms)
+{
+	ProviderPace *pace = pace_for(provider);
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	SpinLockAcquire(&pace->mutex);
+	pace->paused_until = Max(pace->paused_until, until);
+	SpinLockRelease(&pace->mutex);
+}
