@@ -229,6 +229,7 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	}			wanted[] = {
 		{"retry-after:", offsetof(HttpHints, retry_after), sizeof(((HttpHints *) 0)->retry_after)},
 		{"retry-after-ms:", offsetof(HttpHints, retry_after_ms), sizeof(((HttpHints *) 0)->retry_after_ms)},
+		{"x-ratelimit-limit-requests:", offsetof(HttpHints, ratelimit_limit_requests), sizeof(((HttpHints *) 0)->ratelimit_limit_requests)},
 		{"x-ratelimit-remaining-requests:", offsetof(HttpHints, ratelimit_remaining_requests), sizeof(((HttpHints *) 0)->ratelimit_remaining_requests)},
 		{"x-ratelimit-reset-requests:", offsetof(HttpHints, ratelimit_reset_requests), sizeof(((HttpHints *) 0)->ratelimit_reset_requests)},
 	};
@@ -774,10 +775,16 @@ finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 	t->used_tokens = out.tokens_in + out.tokens_out;
 	if (strcmp(t->hints.ratelimit_remaining_requests, "0") == 0)
 	{
+		/*
+		 * OpenAI's budget refills continuously: reset is the time to refill
+		 * all of it, so one request frees up after reset / limit.
+		 */
 		double		reset = parse_duration_text(t->hints.ratelimit_reset_requests);
+		long		limit = strtol(t->hints.ratelimit_limit_requests, NULL, 10);
+		double		pause = reset / Max(limit, 1);
 
-		if (reset > 0 && reset * 1000.0 <= engine->settings.max_retry_wait_ms)
-			ratelimit_pause(job->provider, (long) (reset * 1000.0));
+		if (pause > 0 && pause * 1000.0 <= engine->settings.max_retry_wait_ms)
+			ratelimit_pause(job->provider, (long) ceil(pause * 1000.0));
 	}
 	transfer_release(t);
 	settle_attempt(engine, job, &out);

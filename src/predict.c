@@ -495,7 +495,7 @@ report(CallState *cs)
 			 errdetail("requests " INT64_FORMAT ", retries " INT64_FORMAT
 					   " (rate-limited " INT64_FORMAT ", transient " INT64_FORMAT
 					   ", bad answers " INT64_FORMAT "), failovers " INT64_FORMAT
-					   ", breaker trips " INT64_FORMAT ", paced %.1f s"
+					   ", breaker trips " INT64_FORMAT ", rate-limit waits %.1f batch-s"
 					   ", tokens in " INT64_FORMAT ", out " INT64_FORMAT ", estimated cost $%.4f",
 					   sum.requests, sum.retries, sum.throttled, sum.transient, sum.soft,
 					   cs->failovers, sum.breaker_trips, sum.paced_ms / 1000.0,

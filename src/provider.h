@@ -84,6 +84,7 @@ typedef struct HttpHints
 {
 	char		retry_after[64];
 	char		retry_after_ms[64];
+	char		ratelimit_limit_requests[32];
 	char		ratelimit_remaining_requests[32];
 	char		ratelimit_reset_requests[32];
 } HttpHints;
