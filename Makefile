@@ -23,6 +23,7 @@ OBJS = \
 	src/provider_openai.o \
 	src/provider_util.o \
 	src/ratelimit.o \
+	src/stats.o \
 	src/worker.o
 
 # no JIT bitcode: clang need not be installed
@@ -31,7 +32,7 @@ with_llvm = no
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK = -lcurl -lcjson -lm
 
-REGRESS = setup contract bad_input plan mock security
+REGRESS = setup contract bad_input plan mock security operations
 REGRESS_OPTS = --inputdir=$(srcdir) --outputdir=$(CURDIR)
 
 # TAP tests (test/t) need the postgres user and the test provider server:

@@ -14,6 +14,7 @@
  *	  worker.c		dynamic background workers, DSM and shm_mq
  *	  engine.c		curl multi + WaitEventSet, retries, circuit breaker
  *	  ratelimit.c	rpm, tpm and concurrency, shared when preloaded
+ *	  stats.c		provider statistics and progress in shared memory
  *	  provider_*.c	one file per provider's wire format
  *	  answer.c		strict extraction of the 0/1 answers
  *	  mock.c		the offline predictor
@@ -32,6 +33,7 @@
 #include "prompt.h"
 #include "provider.h"
 #include "ratelimit.h"
+#include "stats.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -47,6 +49,7 @@ ctr_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	ratelimit_shmem_request();
+	stats_shmem_request();
 }
 
 static void
@@ -55,6 +58,7 @@ ctr_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	ratelimit_shmem_startup();
+	stats_shmem_startup();
 }
 
 void

@@ -34,6 +34,7 @@
 #include "engine.h"
 #include "mock.h"
 #include "ratelimit.h"
+#include "stats.h"
 
 #define CTR_USER_AGENT "ctr_dist/0.1.0"
 #define MAX_RESPONSE_BYTES (16 * 1024 * 1024)
@@ -80,6 +81,7 @@ typedef struct Transfer
 	ResponseBuffer response;
 	HttpHints	hints;
 	int64		used_tokens;	/* from the response's usage, once known */
+	TimestampTz started;
 	char		errbuf[CURL_ERROR_SIZE];
 } Transfer;
 
@@ -505,6 +507,7 @@ start_transfer(Engine *engine, EngineJob *job)
 	t->cxt = AllocSetContextCreate(engine->cxt, "ctr_dist transfer",
 								   ALLOCSET_SMALL_SIZES);
 	dlist_push_tail(&engine->transfers, &t->node);
+	t->started = GetCurrentTimestamp();
 	engine->in_flight[job->provider]++;
 	engine->stats[job->provider].requests++;
 
@@ -786,8 +789,16 @@ finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 		if (pause > 0 && pause * 1000.0 <= engine->settings.max_retry_wait_ms)
 			ratelimit_pause(job->provider, (long) ceil(pause * 1000.0));
 	}
-	transfer_release(t);
-	settle_attempt(engine, job, &out);
+	{
+		int			retries_before = job->retries;
+		double		latency_ms = (double) (GetCurrentTimestamp() - t->started) / 1000.0;
+		ProviderConfig *cfg = &engine->configs[job->provider];
+
+		transfer_release(t);
+		settle_attempt(engine, job, &out);
+		stats_count_attempt(cfg, out.cls, out.http_status, latency_ms,
+							out.tokens_in, out.tokens_out, job->retries > retries_before);
+	}
 }
 
 /* Start whatever may start now; returns ms until the next job is due, or -1 */

@@ -155,10 +155,9 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 		c++;
 	}
 	reader->ncols = c;
-	appendStringInfo(&sql, " FROM %s AS p ORDER BY %s",
-					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-												RelationGetRelationName(rel)),
-					 order.data);
+	reader->relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												 RelationGetRelationName(rel));
+	appendStringInfo(&sql, " FROM %s AS p ORDER BY %s", reader->relname, order.data);
 	relation_close(rel, AccessShareLock);
 
 	/* runs with the caller's privileges and row-level security */
@@ -247,6 +246,22 @@ persona_reader_close(PersonaReader *reader)
 	if (reader->portal)
 		SPI_cursor_close(reader->portal);
 	reader->portal = NULL;
+}
+
+/* How many personas there are (for progress): one more scan, same rights */
+int64
+persona_reader_count(PersonaReader *reader)
+{
+	char	   *sql = psprintf("SELECT count(*) FROM %s", reader->relname);
+	bool		isnull;
+	int64		n;
+
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the personas");
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	pfree(sql);
+	return n;
 }
 
 char *

@@ -21,6 +21,7 @@ typedef struct PersonaReader
 	char	   *kinds;			/* 'j' json, 'b' bool, ' ' other */
 	int64		nread;
 	bool		eof;
+	char	   *relname;		/* qualified and quoted */
 } PersonaReader;
 
 /* One batch: the keys to emit and the text the model reads */
@@ -38,6 +39,7 @@ extern void persona_reader_open(PersonaReader *reader, Oid relid);
 extern bool persona_reader_next(PersonaReader *reader, int batch_size,
 								const char *call_text, PersonaBatch *batch);
 extern void persona_reader_close(PersonaReader *reader);
+extern int64 persona_reader_count(PersonaReader *reader);
 
 /* Remove insignificant whitespace from json text (exposed for tests) */
 extern char *json_compact(const char *json);

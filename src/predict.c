@@ -33,8 +33,10 @@
 #include "predict.h"
 #include "prompt.h"
 #include "provider.h"
+#include "stats.h"
 
 static char *ctr_providers = NULL;
+static double ctr_max_cost = 0;
 
 /* Batches in flight per provider, as a multiple of its concurrency */
 #define WINDOW_PER_SLOT 2
@@ -72,8 +74,23 @@ typedef struct ProviderTally
 	int64		soft;
 	int64		breaker_trips;
 	int64		paced_ms;
+	int64		failovers;		/* batches it failed that went elsewhere */
+	TimestampTz first_sent;
+	TimestampTz last_answer;
 	bool		out;			/* taken out for the rest of the call */
 } ProviderTally;
+
+/* The totals of this session's last call, for ctr_dist.last_call_stats() */
+typedef struct LastCall
+{
+	int			nplay;
+	ProviderId	ids[NUM_PROVIDERS];
+	char		models[NUM_PROVIDERS][CTR_MODEL_MAX];
+	double		prices[NUM_PROVIDERS][2];
+	ProviderTally tally[NUM_PROVIDERS];
+} LastCall;
+
+static LastCall last_call;
 
 typedef struct CallState
 {
@@ -89,6 +106,8 @@ typedef struct CallState
 	int64		failovers;
 	int64		null_rows;
 	int64		personas;
+	int64		emitted;		/* personas already emitted */
+	char		over_budget[256];	/* set when the budget stopped the call */
 	char		last_failure[CTR_REASON_MAX + 32];
 
 	/* channels start with the first batch: no worker for an empty table */
@@ -138,6 +157,13 @@ predict_define_settings(void)
 							   "openai,deepseek,gemini",
 							   PGC_USERSET, GUC_LIST_INPUT,
 							   check_providers, NULL, NULL);
+	DefineCustomRealVariable("ctr_dist.max_cost_usd",
+							 "Budget of one ctr_predict call in USD; 0 means no limit.",
+							 "The call stops with an error before a batch whose estimated cost would go over it.",
+							 &ctr_max_cost,
+							 0, 0, 1e9,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 }
 
 /* ---- arguments ---- */
@@ -265,6 +291,50 @@ play_index(CallState *cs, ProviderId id)
 	return -1;
 }
 
+/* cost in USD of so many tokens at a provider's prices */
+static double
+cost_of(const ProviderConfig *cfg, double tokens_in, double tokens_out)
+{
+	return (tokens_in * cfg->price_input + tokens_out * cfg->price_output) / 1e6;
+}
+
+/*
+ * Stop before a batch whose estimated cost, with what was spent and what
+ * is in flight, would take the call over ctr_dist.max_cost_usd.
+ */
+static bool
+within_budget(CallState *cs, const PersonaBatch *batch, int play)
+{
+	double		spent = 0;
+	double		next;
+	double		tokens_in = (batch->text_len + 600) / 4.0;
+	double		tokens_out = 2 * batch->n + 16;
+
+	if (ctr_max_cost <= 0 || cs->play[play].id == PROVIDER_MOCK)
+		return true;
+	for (int i = 0; i < cs->nplay; i++)
+		spent += cost_of(&cs->play[i], cs->tally[i].tokens_in, cs->tally[i].tokens_out) +
+			cs->tally[i].outstanding * cost_of(&cs->play[i], tokens_in, tokens_out);
+	next = cost_of(&cs->play[play], tokens_in, tokens_out);
+	if (spent + next <= ctr_max_cost)
+		return true;
+	snprintf(cs->over_budget, sizeof(cs->over_budget),
+			 "About $%.4f is spent or in flight after " INT64_FORMAT " batches; the next batch would cost about $%.4f.",
+			 spent, cs->next_read, next);
+	return false;
+}
+
+/* Once over budget, nothing more is sent; the call fails when the rest is in */
+static void
+raise_over_budget(CallState *cs)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("ctr_predict stopped before going over its budget of $%.4f", ctr_max_cost),
+			 errdetail_internal("%s", cs->over_budget),
+			 errhint("Raise ctr_dist.max_cost_usd, or set it to 0 for no limit.")));
+}
+
 static void
 send_slot(CallState *cs, BatchSlot *slot, int play)
 {
@@ -277,6 +347,8 @@ send_slot(CallState *cs, BatchSlot *slot, int play)
 	slot->play = play;
 	slot->tried |= (1u << play);
 	slot->state = SLOT_SENT;
+	if (cs->tally[play].first_sent == 0)
+		cs->tally[play].first_sent = GetCurrentTimestamp();
 	cs->tally[play].outstanding++;
 	channels_send(cs->channels, slot->batch_no, cfg->id, slot->batch.text,
 				  slot->batch.text_len, slot->batch.n);
@@ -287,7 +359,8 @@ static void
 fill_window(CallState *cs, PersonaReader *reader,
 			int batch_size, const char *call_text)
 {
-	while (!reader->eof && cs->next_read - cs->next_emit < cs->window)
+	while (!reader->eof && cs->over_budget[0] == '\0' &&
+		   cs->next_read - cs->next_emit < cs->window)
 	{
 		BatchSlot  *slot;
 		MemoryContext old;
@@ -318,6 +391,12 @@ fill_window(CallState *cs, PersonaReader *reader,
 			slot->state = SLOT_DONE;
 			cs->null_rows += slot->batch.n;
 			continue;
+		}
+		if (!within_budget(cs, &slot->batch, cs->next_pick))
+		{
+			/* never sent: the call stops once what is in flight is back */
+			slot->state = SLOT_DONE;
+			return;
 		}
 		send_slot(cs, slot, cs->next_pick);
 		cs->next_pick = -1;
@@ -369,6 +448,7 @@ handle_result(CallState *cs, const ChannelResult *res)
 	t->soft += res->counters.soft;
 	t->breaker_trips += res->counters.breaker_trips;
 	t->paced_ms += res->counters.paced_ms;
+	t->last_answer = GetCurrentTimestamp();
 
 	if (res->cls == OUTCOME_OK)
 	{
@@ -401,6 +481,8 @@ handle_result(CallState *cs, const ChannelResult *res)
 		if (!cs->tally[next].out && !(slot->tried & (1u << next)))
 		{
 			cs->failovers++;
+			t->failovers++;
+			stats_count_failover(res->provider);
 			send_slot(cs, slot, next);
 			return;
 		}
@@ -450,6 +532,7 @@ emit_ready(CallState *cs, ReturnSetInfo *rsinfo)
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(cs->rowcxt);
 		}
+		cs->emitted += slot->batch.n;
 		MemoryContextReset(slot->cxt);
 		slot->state = SLOT_FREE;
 		cs->next_emit++;
@@ -502,6 +585,36 @@ report(CallState *cs)
 					   sum.tokens_in, sum.tokens_out, cost)));
 }
 
+/* Keep the last call's totals and the shared progress up to date */
+static void
+note_progress(CallState *cs)
+{
+	int64		done[NUM_PROVIDERS] = {0};
+	int64		personas_done = 0;
+
+	memcpy(last_call.tally, cs->tally, sizeof(last_call.tally));
+	for (int i = 0; i < cs->nplay; i++)
+		done[cs->play[i].id] = cs->tally[i].batches;
+	for (int64 b = cs->next_emit; b < cs->next_read; b++)
+		if (slot_for(cs, b)->state == SLOT_DONE)
+			personas_done += slot_for(cs, b)->batch.n;
+	progress_update(cs->emitted + personas_done, done);
+}
+
+static void
+start_last_call(CallState *cs)
+{
+	memset(&last_call, 0, sizeof(last_call));
+	last_call.nplay = cs->nplay;
+	for (int i = 0; i < cs->nplay; i++)
+	{
+		last_call.ids[i] = cs->play[i].id;
+		strlcpy(last_call.models[i], cs->play[i].model, CTR_MODEL_MAX);
+		last_call.prices[i][0] = cs->play[i].price_input;
+		last_call.prices[i][1] = cs->play[i].price_output;
+	}
+}
+
 static void
 run_prediction(CallState *cs, Oid relid, int batch_size, const char *ad,
 			   const char *platform, ReturnSetInfo *rsinfo)
@@ -513,6 +626,9 @@ run_prediction(CallState *cs, Oid relid, int batch_size, const char *ad,
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	persona_reader_open(&reader, relid);
+	start_last_call(cs);
+	if (stats_shared())
+		progress_begin(relid, persona_reader_count(&reader), batch_size, CurrentMemoryContext);
 
 	for (int i = 0; i < cs->nplay; i++)
 		concurrency += WINDOW_PER_SLOT * cs->play[i].max_concurrency;
@@ -530,11 +646,19 @@ run_prediction(CallState *cs, Oid relid, int batch_size, const char *ad,
 	for (;;)
 	{
 		ChannelResult res;
-
 		bool		progress = false;
 
 		CHECK_FOR_INTERRUPTS();
 		fill_window(cs, &reader, batch_size, call_text);
+		if (cs->over_budget[0] != '\0')
+		{
+			int64		outstanding = 0;
+
+			for (int i = 0; i < cs->nplay; i++)
+				outstanding += cs->tally[i].outstanding;
+			if (outstanding == 0)
+				raise_over_budget(cs);
+		}
 		if (cs->channels == NULL)
 			break;				/* nothing to read at all */
 		while (channels_receive(cs->channels, &res))
@@ -542,7 +666,10 @@ run_prediction(CallState *cs, Oid relid, int batch_size, const char *ad,
 			handle_result(cs, &res);
 			progress = true;
 		}
-		if (emit_ready(cs, rsinfo))
+		if (progress)
+			note_progress(cs);
+		/* over budget, no row is emitted: the call ends in an error */
+		if (cs->over_budget[0] == '\0' && emit_ready(cs, rsinfo))
 			progress = true;
 		if (reader.eof && cs->next_emit == cs->next_read)
 			break;
@@ -553,6 +680,7 @@ run_prediction(CallState *cs, Oid relid, int batch_size, const char *ad,
 
 	if (cs->channels)
 		channels_finish(cs->channels);
+	note_progress(cs);
 	persona_reader_close(&reader);
 	SPI_finish();
 	if (cs->next_read > 0)
@@ -603,6 +731,43 @@ ctr_predict(PG_FUNCTION_ARGS)
 	choose_providers(cs, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
 	run_prediction(cs, relid, batch_size, ad, platform, rsinfo);
 
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(ctr_dist_last_call_stats);
+
+/*
+ * ctr_dist.last_call_stats(): per provider totals of this session's last
+ * ctr_predict call, also when it failed part way (ctr_dist.run records them).
+ */
+Datum
+ctr_dist_last_call_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < last_call.nplay; i++)
+	{
+		ProviderTally *t = &last_call.tally[i];
+		Datum		values[10];
+		bool		nulls[10] = {0};
+
+		values[0] = CStringGetTextDatum(provider_ops(last_call.ids[i])->name);
+		values[1] = CStringGetTextDatum(last_call.models[i]);
+		values[2] = Int64GetDatum(t->batches);
+		values[3] = Int64GetDatum(t->requests);
+		values[4] = Int64GetDatum(t->retries);
+		values[5] = Int64GetDatum(t->failovers);
+		values[6] = Int64GetDatum(t->tokens_in);
+		values[7] = Int64GetDatum(t->tokens_out);
+		values[8] = Float8GetDatum((t->tokens_in * last_call.prices[i][0] +
+									t->tokens_out * last_call.prices[i][1]) / 1e6);
+		if (t->first_sent != 0 && t->last_answer >= t->first_sent)
+			values[9] = Float8GetDatum((double) (t->last_answer - t->first_sent) / USECS_PER_SEC);
+		else
+			nulls[9] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }
 

@@ -6,7 +6,7 @@
  * Rates are kept with the generic cell rate algorithm: each provider has a
  * "next allowed" time for requests and one for tokens; a request may start
  * when both have passed, and pushes them forward by window/rpm and by
- * est_tokens * window/tpm.  That spaces requests evenly and never puts
+ * est_tokens * window/tpm (plus 5% headroom).  That spaces requests evenly and never puts
  * more than rpm requests in any window, so even a server that counts in a
  * sliding window never sees the limit crossed.  Token estimates are
  * corrected when the real usage comes back.  Requests in flight are
@@ -110,11 +110,18 @@ pace_for(ProviderId provider)
 	return &local_pace.providers[provider];
 }
 
+/*
+ * Pace at 95% of a limit: the server counts arrivals, and a request that
+ * sat in a queue on the way makes the next look early.  5% of headroom
+ * keeps a sliding window from ever seeing limit + 1.
+ */
+#define PACE_HEADROOM 1.05
+
 /* microseconds one unit costs at limit per window */
 static int64
 interval_us(int window_ms, int64 units, int limit)
 {
-	return limit > 0 ? (int64) ((double) units * window_ms * 1000.0 / limit) : 0;
+	return limit > 0 ? (int64) ((double) units * window_ms * 1000.0 * PACE_HEADROOM / limit) : 0;
 }
 
 bool

@@ -446,9 +446,12 @@ ctr_dist_worker_main(Datum main_arg)
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "ctr_dist worker");
 	seg = dsm_attach(DatumGetUInt32(main_arg));
 	if (seg == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("could not map the ctr_dist dynamic shared memory segment")));
+	{
+		/* the call ended (cancelled) before we started: nothing to do */
+		ereport(DEBUG1,
+				(errmsg("ctr_dist worker started after its call ended")));
+		proc_exit(0);
+	}
 	toc = shm_toc_attach(CTR_DSM_MAGIC, dsm_segment_address(seg));
 	if (toc == NULL)
 		ereport(ERROR,

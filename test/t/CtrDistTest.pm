@@ -20,13 +20,21 @@ sub new_node
 	$node->init;
 	# keys come from the server's environment: ALTER SYSTEM + reload would make
 	# PostgreSQL itself log "parameter ... changed to ..." with the value
-	local $ENV{OPENAI_API_KEY} = $opts{keys} ? 'sk-test-openai' : undef;
-	local $ENV{DEEPSEEK_API_KEY} = $opts{keys} ? 'sk-test-deepseek' : undef;
-	local $ENV{GEMINI_API_KEY} = $opts{keys} ? 'gm-test-gemini' : undef;
-	delete @ENV{qw(OPENAI_API_KEY DEEPSEEK_API_KEY GEMINI_API_KEY)} unless $opts{keys};
+	# (set for the rest of the test, so that restarts keep them)
+	if ($opts{keys})
+	{
+		$ENV{OPENAI_API_KEY} = 'sk-test-openai';
+		$ENV{DEEPSEEK_API_KEY} = 'sk-test-deepseek';
+		$ENV{GEMINI_API_KEY} = 'gm-test-gemini';
+	}
+	else
+	{
+		delete @ENV{qw(OPENAI_API_KEY DEEPSEEK_API_KEY GEMINI_API_KEY)};
+	}
 	$node->append_conf('postgresql.conf',
 		"shared_preload_libraries = '" . ($opts{preload} // 'ctr_dist') . "'\n"
-		  . ($opts{conf} // ''));
+		  . ($opts{conf} // '')
+		  . ($opts{conf_fn} ? $opts{conf_fn}->($node) : ''));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION ctr_dist');
 	my ($ret, $out, $err) = $node->psql('postgres', undef,
