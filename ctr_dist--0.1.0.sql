@@ -265,3 +265,6 @@ SELECT DISTINCT ON (label) *
  WHERE status = 'succeeded'
  ORDER BY label, started_at DESC;
 COMMENT ON VIEW ctr_dist.latest_runs IS 'the latest succeeded run of each label';
+
+-- statistics hold no secrets: readable by all, like pg_stat_activity
+GRANT SELECT ON ctr_dist.provider_stats, ctr_dist.progress TO PUBLIC;

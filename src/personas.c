@@ -87,7 +87,7 @@ append_order_item(StringInfo sql, Form_pg_attribute att)
 	/* qualified: a bare name would sort by the output column (the key as text) */
 	appendStringInfo(sql, "p.%s", quote_identifier(NameStr(att->attname)));
 	if (!OidIsValid(tc->lt_opr))
-		appendStringInfoString(sql, "::text");
+		appendStringInfoString(sql, "::pg_catalog.text");
 }
 
 void
@@ -130,14 +130,14 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	if (nkey > 1)
 		appendStringInfoChar(&keyexpr, ')');
 	if (!unique)
-		appendStringInfoString(&order, ", p::text");
+		appendStringInfoString(&order, ", p::pg_catalog.text");
 
 	reader->names = palloc(sizeof(char *) * desc->natts);
 	reader->outfuncs = palloc(sizeof(FmgrInfo) * desc->natts);
 	reader->kinds = palloc(desc->natts);
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT (%s)::text", keyexpr.data);
+	appendStringInfo(&sql, "SELECT (%s)::pg_catalog.text", keyexpr.data);
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -252,7 +252,7 @@ persona_reader_close(PersonaReader *reader)
 int64
 persona_reader_count(PersonaReader *reader)
 {
-	char	   *sql = psprintf("SELECT count(*) FROM %s", reader->relname);
+	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s", reader->relname);
 	bool		isnull;
 	int64		n;
 
