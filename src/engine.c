@@ -202,49 +202,11 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return add;
 }
 
-static void
-copy_header_value(char *dst, size_t dstlen, const char *src, size_t len)
-{
-	while (len > 0 && (*src == ' ' || *src == '\t'))
-	{
-		src++;
-		len--;
-	}
-	while (len > 0 && (src[len - 1] == '\r' || src[len - 1] == '\n' || src[len - 1] == ' '))
-		len--;
-	if (len >= dstlen)
-		len = dstlen - 1;
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-}
-
 static size_t
 header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 {
-	HttpHints  *hints = (HttpHints *) userdata;
-	size_t		len = size * nitems;
-	static const struct
-	{
-		const char *name;
-		size_t		offset;
-		size_t		size;
-	}			wanted[] = {
-		{"retry-after:", offsetof(HttpHints, retry_after), sizeof(((HttpHints *) 0)->retry_after)},
-		{"retry-after-ms:", offsetof(HttpHints, retry_after_ms), sizeof(((HttpHints *) 0)->retry_after_ms)},
-		{"x-ratelimit-limit-requests:", offsetof(HttpHints, ratelimit_limit_requests), sizeof(((HttpHints *) 0)->ratelimit_limit_requests)},
-		{"x-ratelimit-remaining-requests:", offsetof(HttpHints, ratelimit_remaining_requests), sizeof(((HttpHints *) 0)->ratelimit_remaining_requests)},
-		{"x-ratelimit-reset-requests:", offsetof(HttpHints, ratelimit_reset_requests), sizeof(((HttpHints *) 0)->ratelimit_reset_requests)},
-	};
-
-	for (int i = 0; i < lengthof(wanted); i++)
-	{
-		size_t		nlen = strlen(wanted[i].name);
-
-		if (len > nlen && pg_strncasecmp(buffer, wanted[i].name, nlen) == 0)
-			copy_header_value((char *) hints + wanted[i].offset, wanted[i].size,
-							  buffer + nlen, len - nlen);
-	}
-	return len;
+	hints_from_header_line((HttpHints *) userdata, buffer, size * nitems);
+	return size * nitems;
 }
 
 static int

@@ -14,6 +14,9 @@
  *
  *-------------------------------------------------------------------------
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE				/* strcasestr */
+#endif
 #include "mock.h"
 
 #include <ctype.h>

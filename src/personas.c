@@ -190,10 +190,13 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 	char	  **values;
 	StringInfoData out;
 	int			n;
+	MemoryContext batch_cxt = CurrentMemoryContext;
 
 	if (reader->eof)
 		return false;
 	SPI_cursor_fetch(reader->portal, true, batch_size);
+	/* SPI returns in its own procedure context: the batch belongs to ours */
+	MemoryContextSwitchTo(batch_cxt);
 	n = (int) SPI_processed;
 	if (n < batch_size)
 		reader->eof = true;
@@ -252,6 +255,7 @@ persona_reader_close(PersonaReader *reader)
 int64
 persona_reader_count(PersonaReader *reader)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s", reader->relname);
 	bool		isnull;
 	int64		n;
@@ -259,6 +263,7 @@ persona_reader_count(PersonaReader *reader)
 	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count the personas");
 	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	MemoryContextSwitchTo(cxt);
 	SPI_freetuptable(SPI_tuptable);
 	pfree(sql);
 	return n;

@@ -681,6 +681,9 @@ run_prediction(CallState *cs, Oid relid, int batch_size, const char *ad,
 	if (cs->channels)
 		channels_finish(cs->channels);
 	note_progress(cs);
+	/* the keys are no longer needed in this backend */
+	for (int i = 0; i < cs->nplay; i++)
+		explicit_bzero(cs->play[i].api_key, sizeof(cs->play[i].api_key));
 	persona_reader_close(&reader);
 	SPI_finish();
 	if (cs->next_read > 0)

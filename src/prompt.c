@@ -19,8 +19,8 @@
  *
  * Only persona lines start with "[k] ".  Values are escaped so a persona
  * is always one line and a value one field: backslash, newline, carriage
- * return, tab, '|' and ';' get a backslash, other control characters
- * become \xHH.  Missing (NULL or empty) values are left out; in the header
+ * return, tab, '|' and ';' (and ':' in column names) get a backslash,
+ * other control characters become \xHH.  Missing (NULL or empty) values are left out; in the header
  * form trailing empty fields are dropped.
  *
  *-------------------------------------------------------------------------
@@ -130,16 +130,16 @@ prompt_system(bool object_root)
 		"Reply with a JSON array only, like [0,1,...], one value per persona, in order.";
 }
 
-/* bytes prompt_escape would append for s */
+/* bytes prompt_escape would append for s (plus one per ':' in a name) */
 static size_t
-escaped_len(const char *s)
+escaped_len(const char *s, bool name)
 {
 	size_t		len = 0;
 
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
 	{
 		if (*p == '\\' || *p == '\n' || *p == '\r' || *p == '\t' ||
-			*p == '|' || *p == ';')
+			*p == '|' || *p == ';' || (name && *p == ':'))
 			len += 2;
 		else if (*p < 0x20 || *p == 0x7f)
 			len += 4;
@@ -149,8 +149,8 @@ escaped_len(const char *s)
 	return len;
 }
 
-void
-prompt_escape(StringInfo out, const char *s)
+static void
+escape_text(StringInfo out, const char *s, bool name)
 {
 	const char *run = s;
 	const unsigned char *p;
@@ -161,6 +161,12 @@ prompt_escape(StringInfo out, const char *s)
 
 		switch (*p)
 		{
+			case ':':
+				/* a column name ends at the first unescaped colon */
+				if (!name)
+					continue;
+				esc = ':';
+				break;
 			case '\\':
 				esc = '\\';
 				break;
@@ -197,6 +203,12 @@ prompt_escape(StringInfo out, const char *s)
 }
 
 void
+prompt_escape(StringInfo out, const char *s)
+{
+	escape_text(out, s, false);
+}
+
+void
 prompt_personas(StringInfo out, int n, int ncols,
 				char *const *names, char *const *values)
 {
@@ -208,7 +220,7 @@ prompt_personas(StringInfo out, int n, int ncols,
 	header_size = strlen("fields: ") + 1;
 	for (int c = 0; c < ncols; c++)
 	{
-		name_len[c] = escaped_len(names[c]);
+		name_len[c] = escaped_len(names[c], true);
 		header_size += name_len[c] + (c > 0);
 	}
 	for (int i = 0; i < n; i++)
@@ -223,7 +235,7 @@ prompt_personas(StringInfo out, int n, int ncols,
 
 			if (v == NULL)
 				continue;
-			vlen = escaped_len(v);
+			vlen = escaped_len(v, false);
 			last = c;
 			header_size += vlen;
 			labelled_size += name_len[c] + 2 + vlen + (first ? 0 : 2);
@@ -240,7 +252,7 @@ prompt_personas(StringInfo out, int n, int ncols,
 		{
 			if (c > 0)
 				appendStringInfoChar(out, '|');
-			prompt_escape(out, names[c]);
+			escape_text(out, names[c], true);
 		}
 		appendStringInfoChar(out, '\n');
 	}
@@ -274,7 +286,7 @@ prompt_personas(StringInfo out, int n, int ncols,
 					continue;
 				if (!first)
 					appendStringInfoString(out, "; ");
-				prompt_escape(out, names[c]);
+				escape_text(out, names[c], true);
 				appendStringInfoString(out, ": ");
 				prompt_escape(out, row[c]);
 				first = false;

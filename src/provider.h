@@ -144,5 +144,6 @@ extern double parse_retry_after(const char *value, double now_epoch);
 extern double parse_duration_text(const char *s);
 extern double parse_try_again_text(const char *message);
 extern OutcomeClass classify_http_status(int status);
+extern void hints_from_header_line(HttpHints *hints, const char *line, size_t len);
 
 #endif							/* CTR_PROVIDER_H */

@@ -83,12 +83,15 @@ static void
 gemini_error(int status, const cJSON *root, Outcome *out)
 {
 	const cJSON *error = cJSON_GetObjectItemCaseSensitive(root, "error");
-	const char *message = json_string(error, "message");
-	const char *rpc_status = json_string(error, "status");
-	const char *reason = json_string(gemini_detail(error, "google.rpc.ErrorInfo"), "reason");
+	const char *message;
+	const char *rpc_status;
+	const char *reason;
 
 	if (error == NULL)
 		error = root;			/* some proxies put the status at the top */
+	message = json_string(error, "message");
+	rpc_status = json_string(error, "status");
+	reason = json_string(gemini_detail(error, "google.rpc.ErrorInfo"), "reason");
 
 	if (status == 400 && reason && strcmp(reason, "API_KEY_INVALID") == 0)
 	{

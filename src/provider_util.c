@@ -12,6 +12,7 @@
 #include "provider.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -114,6 +115,9 @@ parse_retry_after(const char *value, double now_epoch)
 		return -1;
 	if (isdigit((unsigned char) *value))
 	{
+		/* delta-seconds: digits and a decimal point only (no hex, no exponent) */
+		if (strspn(value, "0123456789. ") != strlen(value))
+			return -1;
 		secs = strtod(value, &end);
 		while (*end == ' ')
 			end++;
@@ -130,7 +134,8 @@ parse_retry_after(const char *value, double now_epoch)
 			{
 				double		when;
 
-				if (day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
+				if (day < 1 || day > 31 || year < 1970 || hh < 0 || hh > 23 ||
+					mm < 0 || mm > 59 || ss < 0 || ss > 60)
 					return -1;
 				when = (double) days_from_civil(year, m + 1, day) * 86400.0 +
 					hh * 3600.0 + mm * 60.0 + ss;
@@ -158,9 +163,14 @@ parse_duration_text(const char *s)
 	while (*s && *s != '"' && *s != ' ')
 	{
 		char	   *end;
-		double		v = strtod(s, &end);
+		double		v;
 
-		if (end == s || !isfinite(v) || v < 0)
+		/* each part starts with a digit: no signs, spaces, hex or exponents */
+		if (!isdigit((unsigned char) *s))
+			return -1;
+		v = strtod(s, &end);
+		if (end == s || !isfinite(v) || v < 0 || memchr(s, 'x', end - s) ||
+			memchr(s, 'e', end - s) || memchr(s, 'E', end - s))
 			return -1;
 		s = end;
 		if (strncmp(s, "ms", 2) == 0)
@@ -187,7 +197,50 @@ parse_duration_text(const char *s)
 			return -1;
 		any = true;
 	}
-	return any ? total : -1;
+	return any && isfinite(total) ? total : -1;
+}
+
+static void
+copy_header_value(char *dst, size_t dstlen, const char *src, size_t len)
+{
+	while (len > 0 && (*src == ' ' || *src == '\t'))
+	{
+		src++;
+		len--;
+	}
+	while (len > 0 && (src[len - 1] == '\r' || src[len - 1] == '\n' || src[len - 1] == ' '))
+		len--;
+	if (len >= dstlen)
+		len = dstlen - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* One raw response header line ("Name: value\r\n"): keep what parsers use */
+void
+hints_from_header_line(HttpHints *hints, const char *line, size_t len)
+{
+	static const struct
+	{
+		const char *name;
+		size_t		offset;
+		size_t		size;
+	}			wanted[] = {
+		{"retry-after:", offsetof(HttpHints, retry_after), sizeof(((HttpHints *) 0)->retry_after)},
+		{"retry-after-ms:", offsetof(HttpHints, retry_after_ms), sizeof(((HttpHints *) 0)->retry_after_ms)},
+		{"x-ratelimit-limit-requests:", offsetof(HttpHints, ratelimit_limit_requests), sizeof(((HttpHints *) 0)->ratelimit_limit_requests)},
+		{"x-ratelimit-remaining-requests:", offsetof(HttpHints, ratelimit_remaining_requests), sizeof(((HttpHints *) 0)->ratelimit_remaining_requests)},
+		{"x-ratelimit-reset-requests:", offsetof(HttpHints, ratelimit_reset_requests), sizeof(((HttpHints *) 0)->ratelimit_reset_requests)},
+	};
+
+	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
+	{
+		size_t		nlen = strlen(wanted[i].name);
+
+		if (len > nlen && strncasecmp(line, wanted[i].name, nlen) == 0)
+			copy_header_value((char *) hints + wanted[i].offset, wanted[i].size,
+							  line + nlen, len - nlen);
+	}
 }
 
 /* OpenAI: "... Please try again in 1.574s. ..." or "in 20ms" */
@@ -204,8 +257,10 @@ parse_try_again_text(const char *message)
 	while (len < sizeof(buf) - 1 && (isdigit((unsigned char) p[len]) ||
 									 p[len] == '.' || isalpha((unsigned char) p[len])))
 		len++;
+	/* a trailing sentence dot ("1.574s.") is not part of the duration */
+	while (len > 0 && p[len - 1] == '.')
+		len--;
 	memcpy(buf, p, len);
 	buf[len] = '\0';
-	/* a trailing sentence dot is not part of the number */
 	return parse_duration_text(buf);
 }
