@@ -58,3 +58,22 @@ demo:
 
 test:
 	bash test/run-tests.sh
+
+
+sanitize:
+	bash test/sanitize.sh
+
+# libFuzzer harnesses for everything that reads untrusted bytes (fuzz/)
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	$(MAKE) -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# the performance suite (test/bench), not part of make test
+.PHONY: bench
+bench:
+	bash test/bench/run.sh
+
+.PHONY: sanitize valgrind
+valgrind:
+	bash test/valgrind.sh

@@ -11,7 +11,7 @@ set -euo pipefail
 
 pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib
       libcurl4-openssl-dev libcjson-dev postgresql-15-cron libipc-run-perl
-      python3 make gcc pkg-config)
+      python3 make gcc pkg-config curl clang libclang-rt-14-dev)
 read -r -a extra <<< "${CTR_DIST_EXTRA_PKGS:-}"
 pkgs+=("${extra[@]}")
 

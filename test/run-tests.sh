@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test: install what is missing, build and install the extension, then
 # run the whole suite on throwaway clusters (nothing is left running):
-#   1. pg_regress (sql/, expected/) on a pg_virtualenv cluster with
+#   1. pg_regress (sql/, expected/) on a private throwaway cluster with
 #      shared_preload_libraries = 'ctr_dist'
 #   2. the test provider server's self-test
 #   3. the TAP tests (test/t/*.pl) with PostgreSQL::Test::Cluster, run as
@@ -14,17 +14,36 @@ bash test/install-deps.sh
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 bindir=$($PG_CONFIG --bindir)
+if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); else as_pg=(); fi
 perl_lib=$($PG_CONFIG --pkglibdir)/pgxs/src/test/perl
 
 make -s
 make -s install
 
 echo "== pg_regress"
-if ! pg_virtualenv -o shared_preload_libraries=ctr_dist make -s installcheck; then
+# a private cluster in a temporary directory, run as postgres, on a free
+# port and a socket of its own: nothing shared with other clusters
+reg=$(mktemp -d /tmp/ctr_dist_regress.XXXXXX)
+chown postgres: "$reg"
+stop_regress() {
+	"${as_pg[@]}" "$bindir/pg_ctl" -D "$reg/data" -m immediate stop >/dev/null 2>&1 || true
+	rm -rf "$reg"
+}
+trap stop_regress EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${as_pg[@]}" "$bindir/initdb" -D "$reg/data" -A trust -U postgres >/dev/null
+"${as_pg[@]}" "$bindir/pg_ctl" -D "$reg/data" -l "$reg/server.log" -w \
+	-o "-p $port -k $reg -c listen_addresses='' -c shared_preload_libraries=ctr_dist" start >/dev/null
+if ! make -s installcheck PGHOST="$reg" PGPORT="$port" PGUSER=postgres; then
 	cat regression.diffs 2>/dev/null || true
 	echo "pg_regress failed" >&2
 	exit 1
 fi
+stop_regress
+trap - EXIT
+
+echo "== fuzz corpus as regression tests (every seed and past crash, ASan + UBSan)"
+make -s -C fuzz regress
 
 echo "== test provider server self-test"
 python3 test/provider_server_selftest.py
@@ -34,8 +53,7 @@ work=$(mktemp -d /tmp/ctr_dist_tap.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cp -r "$top/test" "$work/"
 chown -R postgres: "$work"
-if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); else as_pg=(); fi
-(cd "$work" && "${as_pg[@]}" env PATH="$bindir:$PATH" TESTDIR="$work" PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+(cd "$work" && "${as_pg[@]}" env PATH="$bindir:$PATH" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" SOAK_SECONDS="${SOAK_SECONDS:-120}" TESTDIR="$work" PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
 	CTR_DIST_TEST="$work/test" \
 	prove -I "$perl_lib" -I "$work/test/t" ${PROVE_FLAGS:-} "$work"/test/t/*.pl) || {
 	status=$?

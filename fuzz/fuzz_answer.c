@@ -1,0 +1,74 @@
+/*-------------------------------------------------------------------------
+ *
+ * fuzz_answer.c
+ *	  libFuzzer harness for answer_extract() (src/answer.c): a model's text
+ *	  to exactly N 0/1 answers.
+ *
+ * Input: 2-byte header (fuzz_common.h): N, and in the high nibble the size
+ * of the "why" buffer (0: 256, 1: none, 2: 1 byte, 3: 7 bytes, 4-15: 256);
+ * the rest is the model text, passed WITHOUT a terminating NUL in an
+ * exact-size heap block, so any read past len is an ASan report.
+ *
+ * Checks: no memory error or UB; the answer does not depend on the why
+ * buffer; on success every value is 0 or 1; on failure the reason is a
+ * non-empty C string that fits its buffer.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "fuzz_common.h"
+
+#include "answer.h"
+
+int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const size_t why_sizes[16] = {256, 0, 1, 7, 256, 256, 256, 256,
+	256, 256, 256, 256, 256, 256, 256, 256};
+	int			n;
+	size_t		whylen;
+	size_t		len;
+	char	   *text;
+	char	   *why;
+	uint8_t    *clicks;
+	uint8_t    *clicks2;
+	bool		ok;
+	bool		ok2;
+
+	if (size < FUZZ_HEADER_LEN)
+		return 0;
+	n = fuzz_n(data);
+	whylen = why_sizes[fuzz_mode(data)];
+	len = size - FUZZ_HEADER_LEN;
+	text = fuzz_dup_exact(data + FUZZ_HEADER_LEN, len);
+	why = whylen ? malloc(whylen) : NULL;
+	if (why)
+		memset(why, 'X', whylen);
+	clicks = malloc((size_t) n);
+	clicks2 = malloc((size_t) n);
+	memset(clicks, 0xAA, (size_t) n);
+	memset(clicks2, 0xAA, (size_t) n);
+
+	ok = answer_extract(text, len, n, clicks, why, whylen);
+	ok2 = answer_extract(text, len, n, clicks2, NULL, 0);
+
+	FUZZ_CHECK(ok == ok2, "result depends on the why buffer (%d vs %d)", ok, ok2);
+	if (ok)
+	{
+		for (int i = 0; i < n; i++)
+			FUZZ_CHECK(clicks[i] <= 1 && clicks[i] == clicks2[i],
+					   "answer %d of %d is %u/%u", i + 1, n, clicks[i], clicks2[i]);
+	}
+	else if (why)
+	{
+		FUZZ_CHECK(fuzz_is_cstring(why, whylen), "reason not NUL-terminated in %zu bytes", whylen);
+		FUZZ_CHECK(whylen == 1 || why[0] != '\0', "failure without a reason");
+	}
+
+	free(text);
+	free(why);
+	free(clicks);
+	free(clicks2);
+	return 0;
+}

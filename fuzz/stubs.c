@@ -1,0 +1,129 @@
+/*-------------------------------------------------------------------------
+ *
+ * stubs.c
+ *	  The backend symbols that src/provider_{openai,deepseek,gemini}.c
+ *	  reference, so that those files link outside PostgreSQL.
+ *
+ * Only the request builders (ops->build) use them; the harnesses call only
+ * ops->parse, which is pure C.  Every stub aborts with its name, so a
+ * parse path that ever reaches backend code shows up as a crash with a
+ * clear message instead of silently working here and not in the server.
+ *
+ * The prototypes come from the real headers, so a changed signature is a
+ * compile error here.  Add a stub when a link fails with an undefined
+ * backend symbol.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "prompt.h"
+#include "provider_json.h"
+
+/* port.h maps printf-family names to pg_* ones; write(2) avoids them */
+static void pg_attribute_noreturn()
+stub_abort(const char *name)
+{
+	static const char prefix[] = "fuzz stub: backend function called outside PostgreSQL: ";
+
+	(void) !write(2, prefix, sizeof(prefix) - 1);
+	(void) !write(2, name, strlen(name));
+	(void) !write(2, "\n", 1);
+	abort();
+}
+
+/* src/prompt.c */
+const char *
+prompt_system(bool object_root)
+{
+	stub_abort("prompt_system");
+}
+
+/* src/provider.c */
+void
+json_finish_request(cJSON *root, ProviderRequest *req)
+{
+	stub_abort("json_finish_request");
+}
+
+/* utils/palloc.h */
+void *
+palloc(Size size)
+{
+	stub_abort("palloc");
+}
+
+void *
+palloc0(Size size)
+{
+	stub_abort("palloc0");
+}
+
+void
+pfree(void *pointer)
+{
+	stub_abort("pfree");
+}
+
+char *
+pstrdup(const char *in)
+{
+	stub_abort("pstrdup");
+}
+
+char *
+psprintf(const char *fmt,...)
+{
+	stub_abort("psprintf");
+}
+
+/* utils/elog.h: ereport() and elog() */
+bool
+errstart(int elevel, const char *domain)
+{
+	stub_abort("errstart");
+}
+
+bool
+errstart_cold(int elevel, const char *domain)
+{
+	stub_abort("errstart_cold");
+}
+
+void
+errfinish(const char *filename, int lineno, const char *funcname)
+{
+	stub_abort("errfinish");
+}
+
+int
+errcode(int sqlerrcode)
+{
+	stub_abort("errcode");
+}
+
+int
+errmsg(const char *fmt,...)
+{
+	stub_abort("errmsg");
+}
+
+int
+errmsg_internal(const char *fmt,...)
+{
+	stub_abort("errmsg_internal");
+}
+
+int
+errdetail(const char *fmt,...)
+{
+	stub_abort("errdetail");
+}
+
+int
+errhint(const char *fmt,...)
+{
+	stub_abort("errhint");
+}

@@ -1,0 +1,183 @@
+/*-------------------------------------------------------------------------
+ *
+ * stubs_prompt.c
+ *	  Just enough of the backend to run src/prompt.c outside PostgreSQL,
+ *	  for fuzz_prompt: palloc/pfree on malloc, a real StringInfo, and
+ *	  pg_strcasecmp.  The GUC and elog symbols that prompt.c's setting code
+ *	  references abort, as in stubs.c: the harness never defines settings.
+ *
+ * fuzz_prompt_batch() is the harness's way in: the harness itself cannot
+ * include postgres.h (port.h renames the printf family).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <strings.h>
+#include <unistd.h>
+
+#include "lib/stringinfo.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "prompt.h"
+
+#undef vsnprintf
+
+static void pg_attribute_noreturn()
+stub_abort(const char *name)
+{
+	static const char prefix[] = "fuzz stub: backend function called outside PostgreSQL: ";
+
+	(void) !write(2, prefix, sizeof(prefix) - 1);
+	(void) !write(2, name, strlen(name));
+	(void) !write(2, "\n", 1);
+	abort();
+}
+
+/* utils/palloc.h, on malloc (palloc never returns NULL: abort instead) */
+void *
+palloc(Size size)
+{
+	void	   *p = malloc(size ? size : 1);
+
+	if (p == NULL)
+		stub_abort("palloc (out of memory)");
+	return p;
+}
+
+void
+pfree(void *pointer)
+{
+	free(pointer);
+}
+
+void *
+repalloc(void *pointer, Size size)
+{
+	void	   *p = realloc(pointer, size ? size : 1);
+
+	if (p == NULL)
+		stub_abort("repalloc (out of memory)");
+	return p;
+}
+
+/* lib/stringinfo.h: the same contract as src/common/stringinfo.c */
+void
+initStringInfo(StringInfo str)
+{
+	str->maxlen = 1024;
+	str->data = palloc(str->maxlen);
+	str->len = 0;
+	str->data[0] = '\0';
+	str->cursor = 0;
+}
+
+void
+enlargeStringInfo(StringInfo str, int needed)
+{
+	int			newlen;
+
+	if (needed < 0 || (Size) needed >= MaxAllocSize - (Size) str->len)
+		stub_abort("enlargeStringInfo (request too large)");
+	needed += str->len + 1;
+	if (needed <= str->maxlen)
+		return;
+	newlen = 2 * str->maxlen;
+	while (needed > newlen)
+		newlen = 2 * newlen;
+	str->data = repalloc(str->data, newlen);
+	str->maxlen = newlen;
+}
+
+void
+appendBinaryStringInfo(StringInfo str, const char *data, int datalen)
+{
+	enlargeStringInfo(str, datalen);
+	memcpy(str->data + str->len, data, datalen);
+	str->len += datalen;
+	str->data[str->len] = '\0';
+}
+
+void
+appendStringInfoString(StringInfo str, const char *s)
+{
+	appendBinaryStringInfo(str, s, strlen(s));
+}
+
+void
+appendStringInfoChar(StringInfo str, char ch)
+{
+	appendBinaryStringInfo(str, &ch, 1);
+}
+
+void
+appendStringInfo(StringInfo str, const char *fmt,...)
+{
+	va_list		args;
+	int			needed;
+
+	va_start(args, fmt);
+	needed = vsnprintf(NULL, 0, fmt, args);
+	va_end(args);
+	enlargeStringInfo(str, needed);
+	va_start(args, fmt);
+	vsnprintf(str->data + str->len, needed + 1, fmt, args);
+	va_end(args);
+	str->len += needed;
+}
+
+/* port.h */
+int
+pg_strcasecmp(const char *s1, const char *s2)
+{
+	return strcasecmp(s1, s2);
+}
+
+/* utils/guc.h and utils/elog.h: setting definition only */
+char	   *GUC_check_errdetail_string;
+
+void
+DefineCustomStringVariable(const char *name, const char *short_desc,
+						   const char *long_desc, char **valueAddr,
+						   const char *bootValue, GucContext context, int flags,
+						   GucStringCheckHook check_hook,
+						   GucStringAssignHook assign_hook,
+						   GucShowHook show_hook)
+{
+	stub_abort("DefineCustomStringVariable");
+}
+
+void
+pre_format_elog_string(int errnumber, const char *domain)
+{
+	stub_abort("pre_format_elog_string");
+}
+
+char *
+format_elog_string(const char *fmt,...)
+{
+	stub_abort("format_elog_string");
+}
+
+/*
+ * What personas.c sends for one batch: the call text, then the personas.
+ * Returns a malloc'd C string and its length.
+ */
+char	   *fuzz_prompt_batch(const char *ad, const char *platform, int n, int ncols,
+							  char *const *names, char *const *values, size_t *len);
+
+char *
+fuzz_prompt_batch(const char *ad, const char *platform, int n, int ncols,
+				  char *const *names, char *const *values, size_t *len)
+{
+	StringInfoData out;
+	char	   *call_text = prompt_call_text(ad, platform);
+
+	initStringInfo(&out);
+	appendStringInfoString(&out, call_text);
+	pfree(call_text);
+	prompt_personas(&out, n, ncols, names, values);
+	*len = (size_t) out.len;
+	return out.data;
+}
