@@ -490,8 +490,10 @@ handle_result(CallState *cs, const ChannelResult *res)
 	slot->answered = false;
 	slot->state = SLOT_DONE;
 	cs->null_rows += slot->batch.n;
-	snprintf(cs->last_failure, sizeof(cs->last_failure), "%s: %s",
-			 provider_ops(res->provider)->name, res->reason);
+	/* a breaker bounce says less than the failure that opened the breaker */
+	if (cs->last_failure[0] == '\0' || strncmp(res->reason, "circuit breaker", 15) != 0)
+		snprintf(cs->last_failure, sizeof(cs->last_failure), "%s: %s",
+				 provider_ops(res->provider)->name, res->reason);
 	ereport(DEBUG1,
 			(errmsg("batch " INT64_FORMAT " could not be answered: %s", res->batch_no + 1, res->reason)));
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make valgrind: the pg_regress suite with every server process (backends
-# and ctr_dist workers) under valgrind memcheck.  Fails if any error report
+# make valgrind: the pg_regress suite and the provider TAP test (HTTP,
+# workers, every failure class) with every server process (backends and
+# ctr_dist workers) under valgrind memcheck.  Fails if any error report
 # has a ctr_dist frame in its stack.  PostgreSQL itself is not built with
 # USE_VALGRIND here, so only errors valgrind sees without its memory-context
 # client requests are found; errors with no ctr_dist frame are counted but
@@ -42,6 +43,13 @@ status=0
 make -s installcheck PGHOST="$work" PGPORT="$port" PGUSER=postgres || { status=1; cat regression.diffs || true; }
 runuser -u postgres -- "$work/bin/pg_ctl" -D "$work/data" -m fast -t 300 stop >/dev/null
 trap - EXIT
+
+# the provider test: no timing assertions, so it can run at valgrind's pace
+cp -r test "$work/"
+chown -R postgres: "$work"
+(cd "$work" && runuser -u postgres -- env PATH="$work/bin:$PATH" TESTDIR="$work" \
+	PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" CTR_DIST_TEST="$work/test" \
+	prove -I "$($PG_CONFIG --pkglibdir)/pgxs/src/test/perl" -I "$work/test/t" "$work/test/t/002_providers.pl") || status=1
 
 errors=$(grep -h -c "^==[0-9]*== [A-Z]" "$work"/logs/vg.*.log 2>/dev/null | paste -sd+ | bc || echo 0)
 ours=0
