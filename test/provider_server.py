@@ -59,6 +59,7 @@ PER_PROVIDER_DEFAULTS = {
     "unknown_model_status": 404,
     "require_strict": True,
     "json_object_key": "clicks",
+    "persona_pattern": r"^\[(\d+)\] (.*)$",
 }
 
 # Provider-specific defaults, used only when neither the top level nor the
@@ -160,7 +161,11 @@ class ProviderConfig:
         self.thoughts_tokens = int(value["thoughts_tokens"] or 0)
         self.unknown_model_status = int(value["unknown_model_status"])
         self.require_strict = bool(value["require_strict"])
-        self.json_object_key = str(value["json_object_key"])
+        # null: no key of our own, i.e. a bare array when the request names none
+        jk = value["json_object_key"]
+        self.json_object_key = None if jk is None else str(jk)
+        self.persona_re = compile_persona_pattern(value["persona_pattern"], name)
+        self.custom_persona_pattern = value["persona_pattern"] != DEFAULT_PERSONA_PATTERN
         where = f"providers.{name}.faults" if "faults" in block else "faults"
         faults = [Fault(f, f"{where}[{i}]") for i, f in enumerate(value["faults"] or [])]
         # A fault with a "provider" field applies to that provider only.
@@ -289,7 +294,31 @@ def pid_alive(pid):
 # Request analysis shared by all providers
 # ---------------------------------------------------------------------------
 
-PERSONA_RE = re.compile(r"^\[(\d+)\] (.*)$", re.M)
+DEFAULT_PERSONA_PATTERN = r"^\[(\d+)\] (.*)$"
+
+
+def compile_persona_pattern(pattern, where):
+    """Knob persona_pattern: a regex (compiled with re.MULTILINE) whose group 1 is the
+    persona's number and group 2 the text searched for CLICK."""
+    if not isinstance(pattern, str) or not pattern:
+        raise ConfigError(f"{where}: persona_pattern must be a non-empty string")
+    try:
+        rx = re.compile(pattern, re.M)
+    except re.error as e:
+        raise ConfigError(f"{where}: persona_pattern is not a valid regex: {e}")
+    if rx.groups < 2:
+        raise ConfigError(f"{where}: persona_pattern needs two groups (number, text)")
+    return rx
+
+
+def no_schema_shape(req, json_mode):
+    """json_object_key null: a bare array, unless a JSON mode (which must return an object)
+    or a schema without a usable property is in force; then the usual "clicks"."""
+    if req.key is None:
+        if json_mode:
+            req.key = "clicks"
+        else:
+            req.shape = "array"
 
 
 class Req:
@@ -315,13 +344,16 @@ class Req:
         return ceil4(self.prompt_bytes)
 
 
-def analyze_personas(req, violate):
+def analyze_personas(req, cfg, violate):
     """Read persona lines, compute the intended answers, flag count/numbering mistakes."""
-    found = PERSONA_RE.findall(req.prompt)
+    found = [(m.group(1), m.group(2) or "") for m in cfg.persona_re.finditer(req.prompt)]
     n = len(found)
+    numbers = [to_int(k) for k, _ in found]
     if n == 0:
         violate("no persona lines ([k] ...) in the prompt")
-    elif [int(k) for k, _ in found] != list(range(1, n + 1)):
+    elif numbers != list(range(1, n + 1)) and not (
+            cfg.custom_persona_pattern and numbers == list(range(n))):
+        # a custom pattern (e.g. the old tool's [Persona k]) may also number from 0
         violate("persona numbering is not exactly 1..N")
     if req.min_items is not None and req.min_items != n:
         violate(f"prompt has {n} personas but schema minItems is {req.min_items}")
@@ -579,13 +611,15 @@ class OpenAIAdapter(ChatAdapter):
         err = self.check_response_format(req, body, joined, cfg, violate)
         if err:
             return None, err
+        rf = body.get("response_format")
+        no_schema_shape(req, isinstance(rf, dict) and rf.get("type") in ("json_object", "json_schema"))
         if req.model not in cfg.models:
             violate(f"unknown model {req.model}")
             return None, self.model_not_found(req.model, cfg)
         req.max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if req.max_tokens is None:
             violate("max_completion_tokens/max_tokens missing")
-        analyze_personas(req, violate)
+        analyze_personas(req, cfg, violate)
         return req, None
 
     def check_temperature(self, body, violate):
@@ -878,10 +912,11 @@ class DeepSeekAdapter(ChatAdapter):
             violate(f"unknown model {req.model}")
             return None, self.model_not_found(req.model, cfg)
         req.key = cfg.json_object_key
+        no_schema_shape(req, isinstance(rf, dict) and rf.get("type") == "json_object")
         req.max_tokens = body.get("max_tokens")
         if req.max_tokens is None:
             violate("max_tokens missing")
-        analyze_personas(req, violate)
+        analyze_personas(req, cfg, violate)
         return req, None
 
     def model_not_found(self, model, cfg):
@@ -1204,12 +1239,13 @@ class GeminiAdapter:
         req.max_tokens = gfirst(gc, "maxOutputTokens", "max_output_tokens")
         if req.max_tokens is None:
             violate("generationConfig.maxOutputTokens missing")
-        analyze_personas(req, violate)
+        analyze_personas(req, cfg, violate)
         return req, None
 
     def read_schema(self, req, schema, cfg):
         req.key = cfg.json_object_key
         if not isinstance(schema, dict):
+            no_schema_shape(req, False)
             return
         t = str(schema.get("type", "")).lower()
         if t == "array":
@@ -1220,6 +1256,7 @@ class GeminiAdapter:
             if key is not None:
                 req.key = key
                 read_array_schema(req, sub)
+        no_schema_shape(req, True)
 
     def model_not_found(self, model, cfg):
         return self.error(cfg.unknown_model_status, "NOT_FOUND",

@@ -285,6 +285,68 @@ class AnswerTests(ServerCase):
                          u["promptTokenCount"] + u["candidatesTokenCount"] + 7)
 
 
+class KnobTests(ServerCase):
+    """persona_pattern and json_object_key: null, for the old tool's prompt (test/bench)."""
+
+    OLD_PATTERN = r"(?ms)^\[Persona (\d+)\]\n(.*?)(?=^\[Persona \d+\]$|\Z)"
+
+    @staticmethod
+    def old_prompt(descriptions):
+        """Records as the old tool writes them: numbered from 0, four lines each."""
+        recs = ["[Persona %d]\nDemographics: Age=30, Occupation=nurse\n"
+                "Personality (Big Five): Openness=3\nDescription: %s\n" % (i, d)
+                for i, d in enumerate(descriptions)]
+        return "Output ONLY a simple JSON list of 0/1 integers.\n\n" + "\n".join(recs)
+
+    def test_persona_pattern(self):
+        # CLICK on a continuation line of a description still belongs to its record
+        descs = ["likes running CLICK", "quiet\nreader", "line one\nline two CLICK", "none"]
+        text = self.old_prompt(descs)
+        body = {"model": "gpt-4o-mini", "max_completion_tokens": 64,
+                "messages": [{"role": "user", "content": text}]}
+        r = self.call("openai", body)                 # default pattern: nothing to read
+        self.assertEqual(r.answer(), [])
+        self.assertViolation("no persona lines", "openai: ")
+        self.ctl("/_control/reset", {})
+        knobs = self.configure({"persona_pattern": self.OLD_PATTERN})
+        self.assertEqual(knobs["effective"]["gemini"]["persona_pattern"], self.OLD_PATTERN)
+        self.assertEqual(self.call("openai", body).answer(), [1, 0, 1, 0])
+        self.assertEqual(self.stats()["violations"], [])     # numbering from 0 is accepted
+        self.assertEqual(self.stats()["openai"]["answered_personas"], 4)
+        # per provider, and the default still reads ctr_dist's [k] lines elsewhere
+        self.configure({"providers": {"deepseek": {"persona_pattern": self.OLD_PATTERN}}})
+        ds = deepseek_body()
+        ds["messages"][1]["content"] = text
+        self.assertEqual(self.call("deepseek", ds).answer(), [1, 0, 1, 0])
+        self.assertEqual(self.call("openai").answer(), EXPECTED)
+        for bad in ("([", r"^\[(\d+)\]", "", 5):
+            self.assertEqual(self.ctl("/_control/config", {"persona_pattern": bad})[0], 400, bad)
+
+    def test_json_object_key_null(self):
+        self.configure({"json_object_key": None})
+        plain = openai_body()
+        del plain["response_format"]
+        r = self.call("openai", plain)
+        self.assertEqual(json.loads(r.content()), EXPECTED)           # bare array
+        self.assertEqual(json.loads(self.call("openai").content()), {"clicks": EXPECTED})
+        jo = openai_body(response_format={"type": "json_object"})
+        jo["messages"][0]["content"] += " json"
+        self.assertEqual(json.loads(self.call("openai", jo).content()), {"clicks": EXPECTED})
+        ds = deepseek_body()
+        del ds["response_format"]
+        self.assertEqual(json.loads(self.call("deepseek", ds).content()), EXPECTED)
+        self.assertEqual(json.loads(self.call("deepseek").content()), {"clicks": EXPECTED})
+        gm = gemini_body()
+        del gm["generationConfig"]["responseSchema"]
+        self.assertEqual(json.loads(self.call("gemini", gm).content()), EXPECTED)
+        del gm["generationConfig"]["responseMimeType"]
+        self.assertEqual(json.loads(self.call("gemini", gm).content()), EXPECTED)
+        r = self.call("gemini", gemini_body(shape="OBJECT"))
+        self.assertEqual(json.loads(r.content()), {"clicks": EXPECTED})
+        self.assertEqual(self.stats()["violations"], [])
+        self.assertIsNone(self.configure({"json_object_key": None})["effective"]["openai"]["json_object_key"])
+
+
 class AuthTests(ServerCase):
 
     def test_openai(self):

@@ -1,0 +1,791 @@
+#!/usr/bin/env python3
+"""Driver of `make bench` (test/bench/run.sh); Python 3 standard library only.
+
+  bench.py scenarios --port PORT --json FILE [--only "latency rate ..."]
+      Inside a pg_virtualenv session (PG* set, ctr_dist preloaded): runs the
+      scenarios latency, rate, faults, tokens and concurrency against the test
+      provider server on 127.0.0.1:PORT, ctr_dist and the baseline
+      (baseline/baseline.py) side by side, and writes every run to FILE.
+
+  bench.py report --json FILE --scale-csv FILE --md FILE --png FILE [--meta-json FILE]
+      The Markdown table (printed and written to --md) and the gnuplot plot.
+
+Scenario sizes and limits come from BENCH_* environment variables (see README.md).
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASELINE = os.path.join(HERE, "baseline", "baseline.py")
+TOP = os.path.normpath(os.path.join(HERE, "..", ".."))
+PROVIDERS = ("openai", "deepseek", "gemini")
+KEYS = {"openai": "sk-test-openai", "deepseek": "sk-test-deepseek", "gemini": "gm-test-gemini"}
+# list prices, USD per 1M tokens in / out (the brief; = ctr_dist's defaults)
+PRICES = {"openai": (0.15, 0.60), "deepseek": (0.14, 0.28), "gemini": (0.10, 0.40)}
+# how the fake server reads the old tool's records, and answers its plain prompt
+OLD_PATTERN = r"(?ms)^\[Persona (\d+)\]\n(.*?)(?=^\[Persona \d+\]$|\Z)"
+OLD_KNOBS = {"persona_pattern": OLD_PATTERN, "json_object_key": None}
+AD = "Gym"
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+# test/t/004_resilience.pl's fault matrix, unchanged
+FAULT_MATRIX = {"seed": 7, "faults": [
+    {"kind": "http_500", "rate": 0.10},
+    {"kind": "http_503", "rate": 0.10},
+    {"kind": "reset", "rate": 0.05},
+    {"kind": "hang", "rate": 0.05, "params": {"seconds": 3}},
+    {"kind": "prose", "rate": 0.05},
+    {"kind": "wrong_length", "rate": 0.05},
+    {"kind": "keepalive_blank_lines", "rate": 0.05, "params": {"seconds": 0.2, "interval_ms": 50}},
+    {"kind": "rate_limit", "rate": 0.02, "params": {"signal": "retry_after", "seconds": 1}},
+    {"kind": "rate_limit", "rate": 0.02, "params": {"signal": "retry_after_ms", "seconds": 0.3}},
+    {"kind": "rate_limit", "rate": 0.02, "params": {"signal": "try_again_text", "seconds": 0.3}},
+    {"kind": "rate_limit", "rate": 0.02, "params": {"signal": "retry_info", "seconds": 0.3}},
+    {"kind": "rate_limit", "rate": 0.02, "params": {"signal": "none"}},
+]}
+FAULT_SETUP = "SET ctr_dist.request_timeout = 1500; SET ctr_dist.max_retries = 6;"
+
+
+def env_int(name, default):
+    return int(os.environ.get(name) or default)
+
+
+def env_float(name, default):
+    return float(os.environ.get(name) or default)
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- the provider server
+
+class Server:
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+
+    def ctl(self, path, obj=None):
+        data = None if obj is None else json.dumps(obj).encode()
+        req = urllib.request.Request(self.base + path, data=data,
+                                     method="POST" if data is not None else "GET",
+                                     headers={"Content-Type": "application/json"})
+        with NO_PROXY.open(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def set(self, knobs):
+        """Replace the knobs and zero stats, windows and sequences."""
+        self.ctl("/_control/config", knobs)
+        self.ctl("/_control/reset", {})
+
+    def stats(self):
+        return self.ctl("/_control/stats")
+
+
+def server_summary(st):
+    """What a run did to the server: 429s, rates, tokens, faults, per provider."""
+    out = {"http_429": 0, "rejections": 0, "requests": 0, "faults": 0, "tokens_in": 0,
+           "tokens_out": 0, "answered_personas": 0, "max_rate_observed": 0, "cost_usd": 0.0,
+           "max_in_flight": 0, "by_provider": {}}
+    for p in PROVIDERS:
+        s = st[p]
+        n429 = int(s["status"].get("429", 0))
+        nf = sum(s["faults"].values())
+        out["http_429"] += n429
+        out["rejections"] += s["rejections"]
+        out["requests"] += s["requests"]
+        out["faults"] += nf
+        out["tokens_in"] += s["tokens_in"]
+        out["tokens_out"] += s["tokens_out"]
+        out["answered_personas"] += s["answered_personas"]
+        out["max_rate_observed"] = max(out["max_rate_observed"], s["max_rate_observed"])
+        out["max_in_flight"] = max(out["max_in_flight"], s["max_in_flight"])
+        pin, pout = PRICES[p]
+        cost = (s["tokens_in"] * pin + s["tokens_out"] * pout) / 1e6
+        out["cost_usd"] += cost
+        out["by_provider"][p] = {"requests": s["requests"], "http_429": n429,
+                                 "max_rate_observed": s["max_rate_observed"],
+                                 "tokens_in": s["tokens_in"], "tokens_out": s["tokens_out"],
+                                 "answered_personas": s["answered_personas"], "faults": nf}
+    out["violations"] = sum(st.get("violation_counts", {}).values())
+    return out
+
+
+# ---------------------------------------------------------------- psql
+
+def psql(sql, check=True, timeout=1800):
+    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+                       input=sql, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"psql failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
+    return p
+
+
+def exact_sql(table, batch=50, setup=""):
+    """ctr_predict with \\timing; the counts check every row against the CLICK marker."""
+    return (f"{setup}\n\\timing on\n"
+            f"SELECT count(*), count(*) FILTER (WHERE r.click = (strpos(t.description, 'CLICK') > 0)::int), "
+            f"count(*) FILTER (WHERE r.click IS NULL), count(*) FILTER (WHERE r.provider = 'mock') "
+            f"FROM ctr_predict('{table}', {batch}, ad => '{AD}') r "
+            f"JOIN {table} t ON t.id::text = r.persona_key;\n")
+
+
+def parse_exact(p):
+    """(rows, exact, nulls, mock, query ms, NOTICE/DETAIL text) from a psql run."""
+    lines = [l for l in p.stdout.splitlines() if l.strip()]
+    res = next((l for l in lines if re.fullmatch(r"\d+\|\d+\|\d+\|\d+", l)), None)
+    tm = next((l for l in lines if l.startswith("Time: ")), None)
+    notice = " ".join(l.strip() for l in p.stderr.splitlines()
+                      if l and ("NOTICE" in l or "DETAIL" in l or "WARNING" in l or "ERROR" in l))
+    if res is None:
+        return None, None, None, None, None, notice or p.stderr.strip()[-500:]
+    rows, exact, nulls, mock = (int(x) for x in res.split("|"))
+    ms = float(tm.split()[1]) if tm else None
+    return rows, exact, nulls, mock, ms, notice
+
+
+def ctr_run(server, knobs, table, n, setup=""):
+    server.set(knobs)
+    t0 = time.monotonic()
+    p = psql(exact_sql(table, setup=setup), check=False)
+    client_wall = time.monotonic() - t0
+    rows, exact, nulls, mock, ms, notice = parse_exact(p)
+    srv = server_summary(server.stats())
+    wall = ms / 1000.0 if ms is not None else client_wall
+    r = {"system": "ctr_dist", "n": n, "rows": rows, "exact": exact, "nulls": nulls,
+         "mock": mock, "wall_s": round(wall, 3), "client_wall_s": round(client_wall, 3),
+         "ok": p.returncode == 0 and rows == n, "notice": notice, "server": srv}
+    log(f"  ctr_dist: wall {r['wall_s']} s, rows {rows}, exact {exact}, NULL {nulls}, "
+        f"server 429 {srv['http_429']}, max_rate {srv['max_rate_observed']}, "
+        f"requests {srv['requests']}, faults {srv['faults']}")
+    if p.returncode != 0:
+        log("    psql: " + p.stderr.strip()[-500:])
+    return r
+
+
+def create_table(table, n):
+    psql(f"""
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS {table};
+CREATE TABLE {table} (id int PRIMARY KEY, age int, gender text, occupation text, description text);
+INSERT INTO {table}
+SELECT g, 18 + g % 60, (ARRAY['female','male'])[1 + g % 2],
+       (ARRAY['nurse','teacher','driver','coder'])[1 + g % 4],
+       'Enjoys ' || (ARRAY['running','cooking','reading','travel','gaming'])[1 + g % 5]
+       || CASE WHEN (g::bigint * 7919) % 13 < 5 THEN ', CLICK' ELSE '' END
+  FROM generate_series(1, {n}) g;
+VACUUM (ANALYZE) {table};
+""")
+
+
+def export_jsonl(table, path):
+    p = psql(f"SELECT row_to_json(p) FROM (SELECT * FROM {table} ORDER BY id) p;")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(p.stdout)
+
+
+# ---------------------------------------------------------------- baseline
+
+def base_run(server, knobs, personas, n, port, tmp, ad=AD):
+    server.set({**knobs, **OLD_KNOBS})
+    out = os.path.join(tmp, "base_out.jsonl")
+    summ = os.path.join(tmp, "base_summary.json")
+    for f in (out, summ):
+        if os.path.exists(f):
+            os.unlink(f)
+    b = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, OPENAI_API_KEY=KEYS["openai"], DEEPSEEK_API_KEY=KEYS["deepseek"],
+               GEMINI_API_KEY=KEYS["gemini"])
+    cmd = ["/usr/bin/python3", BASELINE, "--personas", personas, "--batch-size", "50",
+           "--providers", "openai,deepseek,gemini",
+           "--base-url-openai", b + "/openai/v1", "--base-url-deepseek", b + "/deepseek",
+           "--base-url-gemini", b + "/gemini/v1beta",
+           # models the fake server lists (the old gemini-1.5-flash default is retired:
+           # it would 404 and every Gemini batch would be the mock)
+           "--model-gemini", "gemini-2.5-flash-lite", "--model-deepseek", "deepseek-chat",
+           "--ad", ad, "--platform", "facebook", "--out", out, "--summary-json", summ, "--quiet"]
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    client_wall = time.monotonic() - t0
+    srv = server_summary(server.stats())
+    s = json.load(open(summ)) if os.path.exists(summ) else {}
+    exact = correct = 0
+    if os.path.exists(out):
+        with open(out, encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                ok = row["click"] == row["click_marker"]
+                correct += ok
+                # exact = the model's own answer, and right: not a padded 0, not the mock
+                exact += ok and row["source"] in ("llm", "trimmed")
+    r = {"system": "baseline", "n": n, "exit": p.returncode, "crashed": s.get("crashed"),
+         "wall_s": s.get("wall_s", round(client_wall, 3)), "client_wall_s": round(client_wall, 3),
+         "exact": exact, "correct": correct,
+         **{k: s.get(k) for k in ("requests", "http_429", "sdk_retries", "openai_second_calls",
+                                  "llm", "padded", "trimmed", "mock", "batches_mock",
+                                  "batches_short", "batches_long", "batches_text_cut",
+                                  "prompt_bytes_per_persona", "wrong_vs_marker", "status")},
+         "server": srv}
+    log(f"  baseline: wall {r['wall_s']} s, exit {p.returncode}, llm {r['llm']} padded {r['padded']} "
+        f"trimmed {r['trimmed']} mock {r['mock']}, exact {exact}, 429 {r['http_429']} "
+        f"(server {srv['http_429']}), requests {r['requests']}")
+    if p.returncode not in (0, 3):
+        log("    baseline stderr: " + p.stderr.strip()[-800:])
+    return r
+
+
+# ---------------------------------------------------------------- scenarios
+
+def sc_latency(server, port, tmp, reps):
+    n = env_int("BENCH_LATENCY_PERSONAS", 1000)
+    lat = env_int("BENCH_LATENCY_MS", 1000)
+    create_table("bp_lat", n)
+    js = os.path.join(tmp, "bp_lat.jsonl")
+    export_jsonl("bp_lat", js)
+    knobs = {"latency_ms": lat}
+    runs = []
+    for rep in range(1, reps + 1):
+        log(f"latency rep {rep}/{reps}: {n} personas, {lat} ms per request")
+        runs.append({**ctr_run(server, knobs, "bp_lat", n), "rep": rep})
+        runs.append({**base_run(server, knobs, js, n, port, tmp), "rep": rep})
+    return {"params": {"n": n, "latency_ms": lat, "batch": 50}, "runs": runs}
+
+
+def sc_rate(server, port, tmp, reps):
+    n = env_int("BENCH_RATE_PERSONAS", 10000)
+    rpm = env_int("BENCH_RATE_RPM", 40)
+    win = env_int("BENCH_RATE_WINDOW_S", 10)
+    create_table("bp_rate", n)
+    js = os.path.join(tmp, "bp_rate.jsonl")
+    export_jsonl("bp_rate", js)
+    knobs = {"rpm": rpm, "window_s": win}
+    setup = f"SET ctr_dist.rate_limit_window = '{win}s';" + "".join(
+        f"SET ctr_dist.{p}_rpm = {rpm};" for p in PROVIDERS)
+    runs = []
+    for rep in range(1, reps + 1):
+        log(f"rate rep {rep}/{reps}: {n} personas, rpm {rpm} per {win} s per provider")
+        runs.append({**ctr_run(server, knobs, "bp_rate", n, setup), "rep": rep})
+        runs.append({**base_run(server, knobs, js, n, port, tmp), "rep": rep})
+    return {"params": {"n": n, "rpm": rpm, "window_s": win, "batch": 50}, "runs": runs}
+
+
+def sc_faults(server, port, tmp, reps):
+    n = env_int("BENCH_FAULT_PERSONAS", 5000)
+    create_table("bp_fault", n)
+    js = os.path.join(tmp, "bp_fault.jsonl")
+    export_jsonl("bp_fault", js)
+    runs = []
+    for rep in range(1, reps + 1):
+        log(f"faults rep {rep}/{reps}: {n} personas, the 004_resilience fault matrix")
+        runs.append({**ctr_run(server, FAULT_MATRIX, "bp_fault", n, FAULT_SETUP), "rep": rep})
+        runs.append({**base_run(server, FAULT_MATRIX, js, n, port, tmp), "rep": rep})
+    return {"params": {"n": n, "batch": 50, "setup": FAULT_SETUP}, "runs": runs}
+
+
+def sc_tokens(server, port, tmp, reps):
+    """The 1,200 sample personas, no faults: deterministic, so one run each."""
+    psql("SET client_min_messages = warning; DROP TABLE IF EXISTS personas;")
+    psql(open(os.path.join(TOP, "test", "sample_personas.sql"), encoding="utf-8").read())
+    n = int(psql("SELECT count(*) FROM personas;").stdout.strip())
+    js = os.path.join(tmp, "personas.jsonl")
+    export_jsonl("personas", js)
+    log(f"tokens: {n} sample personas")
+    server.set({})
+    p = psql(f"\\timing on\nSELECT count(*), count(*) FILTER (WHERE click IS NULL) "
+             f"FROM ctr_predict('personas', 50, ad => 'Premium fitness subscription - first month free');\n",
+             check=False)
+    srv = server_summary(server.stats())
+    res = next((l for l in p.stdout.splitlines() if re.fullmatch(r"\d+\|\d+", l)), "0|0")
+    rows, nulls = (int(x) for x in res.split("|"))
+    ctr = {"system": "ctr_dist", "n": n, "rows": rows, "nulls": nulls, "server": srv,
+           "ok": p.returncode == 0 and rows == n}
+    log(f"  ctr_dist: rows {rows}, tokens in {srv['tokens_in']}, out {srv['tokens_out']}, "
+        f"requests {srv['requests']}")
+    # the same table through the baseline, with the same ad
+    base = base_run(server, {}, js, n, port, tmp,
+                    ad="Premium fitness subscription - first month free")
+    return {"params": {"n": n, "batch": 50}, "runs": [ctr, base]}
+
+
+def sc_concurrency(server, port, tmp, reps):
+    n = env_int("BENCH_CONC_PERSONAS", 10000)
+    rpm = env_int("BENCH_CONC_RPM", 600)
+    win = env_int("BENCH_CONC_WINDOW_S", 10)
+    lat = env_int("BENCH_CONC_LATENCY_MS", 100)
+    sessions = [int(x) for x in os.environ.get("BENCH_CONC_SESSIONS", "1 4 16").split()]
+    create_table("bp_conc", n)
+    knobs = {"rpm": rpm, "window_s": win, "latency_ms": lat}
+    setup = f"SET ctr_dist.rate_limit_window = '{win}s';" + "".join(
+        f"SET ctr_dist.{p}_rpm = {rpm};" for p in PROVIDERS)
+    runs = []
+    for rep in range(1, reps + 1):
+        for k in sessions:
+            log(f"concurrency rep {rep}/{reps}: {k} sessions x {n} personas, rpm {rpm} per {win} s")
+            server.set(knobs)
+            sql = exact_sql("bp_conc", setup=setup)
+            t0 = time.monotonic()
+            procs = [subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True) for _ in range(k)]
+            for pr in procs:
+                pr.stdin.write(sql)
+                pr.stdin.close()
+            outs = []
+            for pr in procs:
+                o = pr.stdout.read()
+                e = pr.stderr.read()
+                pr.wait()
+                outs.append(subprocess.CompletedProcess(pr.args, pr.returncode, o, e))
+            wall = time.monotonic() - t0
+            srv = server_summary(server.stats())
+            parsed = [parse_exact(o) for o in outs]
+            exact = sum(x[1] or 0 for x in parsed)
+            rows = sum(x[0] or 0 for x in parsed)
+            r = {"system": "ctr_dist", "rep": rep, "sessions": k, "n": n * k, "rows": rows,
+                 "exact": exact, "wall_s": round(wall, 3),
+                 "session_wall_s": [round(x[4] / 1000, 3) if x[4] else None for x in parsed],
+                 "throughput": round(n * k / wall, 1), "server": srv,
+                 "errors": [x[5] for x in parsed if x[0] is None]}
+            runs.append(r)
+            log(f"  {k} sessions: wall {r['wall_s']} s, {r['throughput']} personas/s, exact "
+                f"{exact}/{n * k}, server 429 {srv['http_429']}, max_rate {srv['max_rate_observed']} "
+                f"(limit {rpm}), max in flight {srv['max_in_flight']}")
+            for e in r["errors"]:
+                log("    " + e[:300])
+    return {"params": {"n": n, "rpm": rpm, "window_s": win, "latency_ms": lat,
+                       "sessions": sessions, "batch": 50}, "runs": runs}
+
+
+SCENARIOS = {"latency": sc_latency, "rate": sc_rate, "faults": sc_faults,
+             "tokens": sc_tokens, "concurrency": sc_concurrency}
+
+
+def scenarios(args):
+    server = Server(args.port)
+    base = server.base
+    psql(f"""
+ALTER SYSTEM SET ctr_dist.openai_base_url = '{base}/openai/v1';
+ALTER SYSTEM SET ctr_dist.deepseek_base_url = '{base}/deepseek';
+ALTER SYSTEM SET ctr_dist.gemini_base_url = '{base}/gemini/v1beta';
+ALTER SYSTEM SET ctr_dist.openai_api_key = '{KEYS["openai"]}';
+ALTER SYSTEM SET ctr_dist.deepseek_api_key = '{KEYS["deepseek"]}';
+ALTER SYSTEM SET ctr_dist.gemini_api_key = '{KEYS["gemini"]}';
+SELECT pg_reload_conf();
+CREATE EXTENSION IF NOT EXISTS ctr_dist;
+""")
+    reps = env_int("BENCH_REPEAT", 3)
+    results = {}
+    if os.path.exists(args.json):
+        with open(args.json) as f:
+            results = json.load(f)
+    with tempfile.TemporaryDirectory(prefix="ctr_bench.") as tmp:
+        # warm-up, not recorded: first connections and curl handles
+        create_table("bp_warm", 1000)
+        server.set({})
+        psql(exact_sql("bp_warm"), check=False)
+        for name in args.only.split():
+            if name not in SCENARIOS:
+                continue
+            t0 = time.monotonic()
+            res = SCENARIOS[name](server, args.port, tmp, reps)
+            res["seconds"] = round(time.monotonic() - t0, 1)
+            results[name] = res
+            log(f"== {name} done in {res['seconds']} s")
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=1)
+    server.set({})
+    return 0
+
+
+# ---------------------------------------------------------------- report
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def cell(vals, fmt="{:.2f}", suffix=""):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "–"
+    m = fmt.format(statistics.median(vals)) + suffix
+    if len(vals) == 1 or min(vals) == max(vals):
+        return m + ("" if len(vals) == 1 else f" (all {len(vals)})")
+    return f"{m} ({fmt.format(min(vals))}–{fmt.format(max(vals))})"
+
+
+def verdict(med_ok, all_ok=None):
+    if med_ok is None:
+        return "–"
+    if not med_ok:
+        return "**missed**"
+    if all_ok is False:
+        return "met (median; not every run)"
+    return "met"
+
+
+def report(args):
+    res = json.load(open(args.json)) if os.path.exists(args.json) else {}
+    meta = json.load(open(args.meta_json)) if args.meta_json and os.path.exists(args.meta_json) else {}
+    rows = []   # (scenario, metric, ctr_dist, baseline, target, verdict)
+    plot = {}
+
+    def by(sc, system):
+        return [r for r in res.get(sc, {}).get("runs", []) if r.get("system") == system]
+
+    # 1. latency
+    if "latency" in res:
+        P = res["latency"]["params"]
+        c, b = by("latency", "ctr_dist"), by("latency", "baseline")
+        lat = P["latency_ms"] / 1000.0
+        cw = [r["wall_s"] for r in c]
+        bw = [r["wall_s"] for r in b]
+        ratio = [w / lat for w in cw]
+        name = f"1 latency: {P['n']:,} personas, batch 50, 3 providers, {P['latency_ms']} ms/request"
+        rows.append((name, "wall s", cell(cw), cell(bw), "", ""))
+        rows.append(("", "wall / one latency", cell(ratio), cell([w / lat for w in bw]), "≤ 1.2 (ctr_dist)",
+                     verdict(med(ratio) <= 1.2, max(ratio) <= 1.2)))
+        rows.append(("", "exact predictions", cell([r["exact"] / r["n"] * 100 for r in c], "{:.1f}", " %"),
+                     cell([r["exact"] / r["n"] * 100 for r in b], "{:.1f}", " %"), "", ""))
+        plot["latency"] = (med(cw), med(bw))
+
+    # 2. rate
+    if "rate" in res:
+        P = res["rate"]["params"]
+        c, b = by("rate", "ctr_dist"), by("rate", "baseline")
+        batches = -(-P["n"] // P["batch"])
+        rate = 3 * P["rpm"] / P["window_s"]
+        bound = batches / rate
+        busiest = -(-batches // 3)
+        cw = [r["wall_s"] for r in c]
+        c429 = [r["server"]["http_429"] for r in c]
+        name = (f"2 rate: {P['n']:,} personas = {batches} batches, server rpm {P['rpm']} per "
+                f"{P['window_s']} s window per provider (ctr_dist set to match)")
+        rows.append((name, "HTTP 429s (server)", cell(c429, "{:.0f}"),
+                     cell([r["server"]["http_429"] for r in b], "{:.0f}"), "0 (ctr_dist)",
+                     verdict(med(c429) == 0, max(c429) == 0)))
+        rows.append(("", "wall s", cell(cw), cell([r["wall_s"] for r in b]), "", ""))
+        rows.append(("", f"wall / rate bound ({batches} ÷ {rate:g}/s = {bound:.2f} s)",
+                     cell([w / bound for w in cw]), cell([r["wall_s"] / bound for r in b]),
+                     "≤ 1.10 (ctr_dist)", verdict(med(cw) / bound <= 1.10, max(cw) / bound <= 1.10)))
+        rows.append(("", f"max requests in any {P['window_s']} s window (limit {P['rpm']})",
+                     cell([r["server"]["max_rate_observed"] for r in c], "{:.0f}"),
+                     cell([r["server"]["max_rate_observed"] for r in b], "{:.0f}"), "", ""))
+        rows.append(("", "predictions padded / trimmed / from the mock",
+                     cell([0 for r in c], "{:.0f}"),
+                     " / ".join(cell([r.get(k) for r in b], "{:.0f}") for k in ("padded", "trimmed", "mock")),
+                     "", ""))
+        rows.append(("", "exact predictions", cell([r["exact"] / r["n"] * 100 for r in c], "{:.1f}", " %"),
+                     cell([r["exact"] / r["n"] * 100 for r in b], "{:.1f}", " %"), "", ""))
+        plot["rate"] = (med(cw), med([r["wall_s"] for r in b]), bound)
+
+    # 3. faults
+    if "faults" in res:
+        P = res["faults"]["params"]
+        c, b = by("faults", "ctr_dist"), by("faults", "baseline")
+        ce = [r["exact"] / r["n"] * 100 if r["exact"] is not None else 0 for r in c]
+        be = [r["exact"] / r["n"] * 100 for r in b]
+        name = f"3 faults: {P['n']:,} personas, the fault matrix of test/t/004_resilience.pl"
+        rows.append((name, "faults injected by the server", cell([r["server"]["faults"] for r in c], "{:.0f}"),
+                     cell([r["server"]["faults"] for r in b], "{:.0f}"), "", ""))
+        rows.append(("", "exact predictions (the model's own answer, right)", cell(ce, "{:.2f}", " %"),
+                     cell(be, "{:.2f}", " %"), "100 % (ctr_dist)", verdict(med(ce) == 100, min(ce) == 100)))
+        rows.append(("", "right by any means (incl. padded 0s and mock)",
+                     cell(ce, "{:.2f}", " %"), cell([r["correct"] / r["n"] * 100 for r in b], "{:.2f}", " %"), "", ""))
+        rows.append(("", "NULL (ctr_dist) / padded / trimmed / mock (baseline)",
+                     cell([r["nulls"] for r in c], "{:.0f}"),
+                     " / ".join(cell([r.get(k) for r in b], "{:.0f}") for k in ("padded", "trimmed", "mock")),
+                     "", ""))
+        rows.append(("", "wall s", cell([r["wall_s"] for r in c]), cell([r["wall_s"] for r in b]), "", ""))
+        plot["faults"] = (med(ce), med(be))
+
+    # 4. scale (scale.sh's CSVs: "join" = the exact-check join, "alone" = count(*) of ctr_predict)
+    def load_csv(path):
+        if not path or not os.path.exists(path):
+            return []
+        import csv
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+
+    sj, sc = load_csv(args.scale_csv), load_csv(args.scale_count_csv)
+    if sj or sc:
+        sizes = sorted({int(r["n"]) for r in sj + sc})
+
+        def col(rs, n, k):
+            return [float(r[k]) for r in rs if int(r["n"]) == n and r.get(k, "") != ""]
+
+        def both(n, k, fmt="{:.1f}"):
+            parts = []
+            if sc:
+                parts.append(cell(col(sc, n, k), fmt) + " alone")
+            if sj:
+                parts.append(cell(col(sj, n, k), fmt) + " with the join")
+            return "; ".join(parts)
+
+        def judge(ok_alone, ok_join):
+            if ok_alone is None:
+                return verdict(ok_join)
+            if ok_join is None or ok_alone == ok_join:
+                return verdict(ok_alone)
+            return "met alone; **missed** with the join" if ok_alone else "**missed** alone; met with the join"
+
+        def ok(rs, n, k, pred):
+            v = med(col(rs, n, k)) if rs else None
+            return None if v is None else pred(v)
+
+        name = ("4 overhead and scale (scale.sh: no latency, limits that never bind; "
+                "\"alone\" = count(*) of ctr_predict, \"with the join\" = the exact-check join)")
+        first = True
+        for n in sizes:
+            rows.append((name if first else "", f"CPU µs / persona, N = {n:,}", both(n, "cpu_us_per_persona"),
+                         "n/a", "≤ 5", judge(ok(sc, n, "cpu_us_per_persona", lambda v: v <= 5),
+                                             ok(sj, n, "cpu_us_per_persona", lambda v: v <= 5))))
+            first = False
+        if sj:
+            ex = all(int(r["rows"]) == int(r["n"]) == int(r["exact"]) for r in sj)
+            rows.append(("", "every join run exact (N rows, N right)", "yes" if ex else "**no**", "n/a", "", ""))
+        for n in sizes:
+            rows.append(("", f"caller peak anon MB, N = {n:,}", both(n, "caller_rssanon_max_mb"), "n/a", "", ""))
+        for n in sizes:
+            rows.append(("", f"caller peak RSS MB (VmHWM, incl. shared buffers), N = {n:,}",
+                         both(n, "caller_vmhwm_mb"), "n/a", "", ""))
+        wsrc = sc or sj
+        for n in sizes:
+            rows.append(("", f"worker peak RSS MB openai / deepseek / gemini, N = {n:,}",
+                         " / ".join(cell(col(wsrc, n, f"{p}_vmhwm_mb"), "{:.1f}") for p in PROVIDERS),
+                         "n/a", "", ""))
+        if 100000 in sizes and 1000000 in sizes:
+            def flat(rs):
+                if not rs or not col(rs, 1000000, "caller_rssanon_max_mb"):
+                    return None, ""
+                a100 = med(col(rs, 100000, "caller_rssanon_max_mb"))
+                a1m = med(col(rs, 1000000, "caller_rssanon_max_mb"))
+                w100 = max(med(col(rs, 100000, f"{p}_vmhwm_mb")) or 0 for p in PROVIDERS)
+                w1m = max(med(col(rs, 1000000, f"{p}_vmhwm_mb")) or 0 for p in PROVIDERS)
+                return (a1m <= a100 * 1.25 + 2 and w1m <= w100 * 1.25 + 2,
+                        f"caller anon {a100:.1f} → {a1m:.1f}, worker {w100:.1f} → {w1m:.1f}")
+            fa, ta = flat(sc)
+            fj, tj = flat(sj)
+            rows.append(("", "memory 100k → 1M (MB)",
+                         "; ".join(x for x in (ta and ta + " alone", tj and tj + " with the join") if x),
+                         "n/a", "flat (≤ +25 %)", judge(fa, fj)))
+            def wr(rs):
+                if not rs or not col(rs, 1000000, "wall_s"):
+                    return None
+                return med(col(rs, 1000000, "wall_s")) / med(col(rs, 100000, "wall_s"))
+            ra, rj = wr(sc), wr(sj)
+            rows.append(("", "wall(1M) / wall(100k)",
+                         "; ".join(x for x in ((ra and f"{ra:.2f} alone"), (rj and f"{rj:.2f} with the join")) if x),
+                         "n/a", "≤ 11", judge(None if ra is None else ra <= 11, None if rj is None else rj <= 11)))
+        src = sc or sj
+        def wmax(n):
+            v = [med(col(src, n, f"{p}_vmhwm_mb")) for p in PROVIDERS]
+            v = [x for x in v if x is not None]
+            return max(v) if v else None
+        plot["scale"] = [(n, med(col(src, n, "cpu_us_per_persona")), med(col(src, n, "caller_rssanon_max_mb")),
+                          wmax(n), med(col(src, n, "wall_s"))) for n in sizes]
+        plot["scale_label"] = "alone" if sc else "with the join"
+
+    # 5. tokens
+    if "tokens" in res:
+        c, b = by("tokens", "ctr_dist"), by("tokens", "baseline")
+        name = f"5 tokens: the {res['tokens']['params']['n']:,} sample personas, batch 50"
+
+        def tk(r):
+            s = r["server"]
+            n = r["n"]
+            return {"bytes": s["tokens_in"] * 4 / n, "tin": s["tokens_in"] / n,
+                    "tout": s["tokens_out"] / n, "cost": s["cost_usd"] / n * 1000,
+                    "req": s["requests"]}
+        if c and b:
+            ct, bt = tk(c[0]), tk(b[0])
+            less = (1 - ct["bytes"] / bt["bytes"]) * 100
+            rows.append((name, "prompt bytes / persona (4 × server prompt tokens)",
+                         f"{ct['bytes']:.1f}", f"{bt['bytes']:.1f} (its own count: {b[0].get('prompt_bytes_per_persona')})",
+                         "ctr_dist ≥ 25 % fewer", verdict(less >= 25) + f" ({less:.1f} % fewer)"))
+            rows.append(("", "estimated prompt tokens / persona (bytes / 4)", f"{ct['tin']:.1f}",
+                         f"{bt['tin']:.1f}", "", ""))
+            rows.append(("", "completion tokens / persona (server: ceil(chars / 4))", f"{ct['tout']:.2f}",
+                         f"{bt['tout']:.2f}", "≤ 3 (ctr_dist)", verdict(ct["tout"] <= 3)))
+            rows.append(("", "USD per 1,000 predictions, list prices, round-robin mix",
+                         f"{ct['cost']:.4f}", f"{bt['cost']:.4f}", "", ""))
+            for p in PROVIDERS:
+                def pc(r):
+                    s = r["server"]["by_provider"][p]
+                    pers = max(s["answered_personas"], 1)
+                    return (s["tokens_in"] * PRICES[p][0] + s["tokens_out"] * PRICES[p][1]) / 1e6 / pers * 1000
+                rows.append(("", f"USD per 1,000 predictions if all on {p} ({PRICES[p][0]}/{PRICES[p][1]})",
+                             f"{pc(c[0]):.4f}", f"{pc(b[0]):.4f}", "", ""))
+            rows.append(("", "requests / rows right / baseline rows padded, trimmed, mock",
+                         f"{ct['req']} / {c[0]['rows']} rows, {c[0]['nulls']} NULL",
+                         f"{bt['req']} / {b[0].get('llm')} llm, {b[0].get('padded')} padded, "
+                         f"{b[0].get('trimmed')} trimmed, {b[0].get('mock')} mock"
+                         + (f", crashed: {b[0]['crashed']}" if b[0].get("crashed") else ""), "", ""))
+            plot["tokens"] = (ct["bytes"], bt["bytes"], ct["tout"], bt["tout"], ct["cost"], bt["cost"])
+
+    # 6. concurrency
+    if "concurrency" in res:
+        P = res["concurrency"]["params"]
+        runs = res["concurrency"]["runs"]
+        lim_rate = 3 * P["rpm"] / P["window_s"] * P["batch"]
+        name = (f"6 concurrency: {P['n']:,} personas per session, server rpm {P['rpm']} per "
+                f"{P['window_s']} s per provider, {P['latency_ms']} ms/request, ctr_dist set to match, preloaded")
+        conc_plot = []
+        for k in P["sessions"]:
+            rs = [r for r in runs if r["sessions"] == k]
+            tp = [r["throughput"] for r in rs]
+            n429 = [r["server"]["http_429"] for r in rs]
+            mro = [r["server"]["max_rate_observed"] for r in rs]
+            exact = all(r["exact"] == r["n"] for r in rs)
+            held = max(n429) == 0 and max(mro) <= P["rpm"]
+            rows.append((name if k == P["sessions"][0] else "",
+                         f"{k} session(s): personas/s (limit {lim_rate:,.0f}/s) · 429s · max/window · exact",
+                         f"{cell(tp, '{:.0f}')} · {cell(n429, '{:.0f}')} · {cell(mro, '{:.0f}')} · "
+                         + ("yes" if exact else "**no**"),
+                         "n/a", f"429 = 0, max ≤ {P['rpm']}", verdict(held and exact)))
+            conc_plot.append((k, med(tp), lim_rate, med(mro)))
+        plot["concurrency"] = conc_plot
+
+    # ---- the Markdown
+    out = ["# ctr_dist benchmark (`make bench`)", ""]
+    if meta:
+        out += [f"Run {meta.get('date', '?')} on {meta.get('nproc', '?')} CPUs ({meta.get('cpu', '?')}), "
+                f"{meta.get('mem', '?')} RAM, 1-min load {meta.get('load', '?')} at the start; "
+                f"PostgreSQL {meta.get('pg', '?')}, {meta.get('so', '?')}, commit {meta.get('commit', '?')}. "
+                f"Repeats: {meta.get('repeat', '?')} (cells: median (min–max)); the scale runs: see below. "
+                f"Total {meta.get('seconds', '?')} s.", ""]
+    out += ["Both systems talk to the same local fake provider server (test/provider_server.py), one "
+            "after the other within each repeat. The baseline is test/bench/baseline/baseline.py, "
+            "the old tool's algorithm; the server reads its `[Persona k]` records with the "
+            "`persona_pattern` knob and answers its plain prompt with a bare array "
+            "(`json_object_key: null`). \"exact\" = the row's click is the model's own, right answer "
+            "(not NULL, not a padded 0, not the mock).", "",
+            "| scenario | metric | ctr_dist | baseline | target | verdict |",
+            "|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append("| " + " | ".join(r) + " |")
+    out.append("")
+    if args.scale_md and os.path.exists(args.scale_md):
+        out += ["## Scale details: with the exact-check join (scale.sh, `results/scale.md`)", "",
+                open(args.scale_md).read().strip(), ""]
+    if args.scale_count_md and os.path.exists(args.scale_count_md):
+        out += ["## Scale details: ctr_predict alone (scale.sh with SCALE_QUERY=count, `results/scale_count.md`)", "",
+                open(args.scale_count_md).read().strip(), ""]
+    out += [f"Plot: `{os.path.relpath(args.png, os.path.dirname(args.md))}`", ""]
+    text = "\n".join(out)
+    with open(args.md, "w") as f:
+        f.write(text + "\n")
+    if args.plot_data:
+        with open(args.plot_data, "w") as f:
+            json.dump(plot, f)
+    print(text)
+    return 0
+
+
+def gnuplot(args):
+    """bench.png from the plot data report() wrote."""
+    plot = json.load(open(args.plot_data))
+    with tempfile.TemporaryDirectory(prefix="ctr_bench_plot.") as d:
+        return _gnuplot(args, plot, d)
+
+
+def _gnuplot(args, plot, d):
+    panels = []
+
+    def dat(name, lines):
+        path = os.path.join(d, name)
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    bar = ("set style data histograms; set style histogram clustered gap 1; "
+           "set style fill solid 0.8 border -1; set boxwidth 0.9; set grid ytics; "
+           "set key top left; set yrange [0:*]; set offsets 0,0,graph 0.2,0; ")
+    if "latency" in plot:
+        c, b = plot["latency"]
+        f = dat("lat.dat", ['"ctr_dist" %s' % c, '"baseline" %s' % b])
+        panels.append(bar + "unset key; set title '1 latency-bound: wall s (1 s/request)'; "
+                      f"plot '{f}' using 2:xtic(1) lc rgb '#3070b0', 1 with lines dt 2 lc rgb 'black' title 'one latency'")
+    if "rate" in plot:
+        c, b, bound = plot["rate"]
+        f = dat("rate.dat", ['"ctr_dist" %s' % c, '"baseline" %s' % b])
+        panels.append(bar + "unset key; set title '2 rate-bound: wall s (dashed: rate bound)'; "
+                      f"plot '{f}' using 2:xtic(1) lc rgb '#3070b0', {bound} with lines dt 2 lc rgb 'black'")
+    if "faults" in plot:
+        c, b = plot["faults"]
+        f = dat("faults.dat", ['"ctr_dist" %s' % c, '"baseline" %s' % b])
+        panels.append(bar + "unset key; set yrange [0:105]; set title '3 faults: exact predictions %'; "
+                      f"plot '{f}' using 2:xtic(1) lc rgb '#30a050'")
+    if "scale" in plot:
+        f = dat("scale.dat", [" ".join("?" if v is None else str(v) for v in x) for x in plot["scale"]])
+        panels.append("set datafile missing '?'; set style data linespoints; set logscale x; set grid; set key top left; "
+                      "set yrange [0:*]; set title '4 scale, ctr_predict %s: per N (log x)'; set xlabel 'personas'; " % plot.get("scale_label", "")
+                      + 
+                      f"plot '{f}' using 1:2 title 'CPU us/persona' lw 2, "
+                      f"'' using 1:3 title 'caller anon MB' lw 2, '' using 1:4 title 'worker RSS MB' lw 2, "
+                      "5 with lines dt 2 lc rgb 'black' title 'target 5 us'; unset logscale x; unset xlabel")
+    if "tokens" in plot:
+        cb, bb, ct, bt, cc, bc = plot["tokens"]
+        f = dat("tok.dat", ['"prompt B/persona" %s %s' % (cb, bb)])
+        panels.append(bar + "set title '5 tokens: prompt bytes per persona'; "
+                      f"plot '{f}' using 2:xtic(1) title 'ctr_dist' lc rgb '#3070b0', "
+                      "'' using 3 title 'baseline' lc rgb '#c05030'")
+    if "concurrency" in plot:
+        f = dat("conc.dat", ['"%d" %s %s' % (k, tp, lim) for k, tp, lim, _ in plot["concurrency"]])
+        panels.append(bar + "set title '6 concurrency: personas/s by sessions'; "
+                      f"plot '{f}' using 2:xtic(1) title 'ctr_dist' lc rgb '#3070b0', "
+                      "'' using 3 title 'limit' lc rgb '#bbbbbb'")
+    if not panels:
+        return 0
+    cols = 3
+    rws = -(-len(panels) // cols)
+    script = [f"set terminal pngcairo noenhanced size {480 * cols},{360 * rws} font 'sans,10'",
+              f"set output '{args.png}'", f"set multiplot layout {rws},{cols}"]
+    for p in panels:
+        script += ["reset", p]
+    script.append("unset multiplot")
+    sp = dat("plot.gp", script)
+    r = subprocess.run(["gnuplot", sp], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write("gnuplot failed: " + r.stderr[-2000:] + "\n")
+        return 1
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("scenarios")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--json", required=True)
+    s.add_argument("--only", default=" ".join(SCENARIOS))
+    r = sub.add_parser("report")
+    r.add_argument("--json", required=True)
+    r.add_argument("--scale-csv")
+    r.add_argument("--scale-md")
+    r.add_argument("--scale-count-csv")
+    r.add_argument("--scale-count-md")
+    r.add_argument("--md", required=True)
+    r.add_argument("--png", required=True)
+    r.add_argument("--meta-json")
+    r.add_argument("--plot-data")
+    g = sub.add_parser("plot")
+    g.add_argument("--plot-data", required=True)
+    g.add_argument("--png", required=True)
+    args = ap.parse_args()
+    if args.cmd == "scenarios":
+        return scenarios(args)
+    if args.cmd == "report":
+        return report(args)
+    return gnuplot(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

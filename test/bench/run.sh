@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark scenario against the local test provider server,
+# ctr_dist and the baseline (the old tool) side by side. See test/bench/README.md.
+#
+#   make bench                                   # or: bash test/bench/run.sh
+#   BENCH_REPEAT=5 BENCH_SCENARIOS="latency rate" bash test/bench/run.sh
+#
+# Writes test/bench/results/bench.md (printed too), bench.png, bench.json (every
+# run), and scale.md / scale.csv (scale.sh). Needs the extension installed; run
+# as root on Debian 12 (installs gnuplot-nox and python3-aiohttp if missing).
+# Starts a provider server and throwaway clusters (pg_virtualenv -t) and leaves
+# nothing running.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+
+: "${BENCH_OUT:=$here/results}"
+: "${BENCH_REPEAT:=3}"
+: "${BENCH_SCENARIOS:=latency rate faults tokens concurrency scale}"
+: "${BENCH_SCALE_SIZES:=10000 100000 1000000}"
+: "${BENCH_SCALE_REPEAT:=3}"
+export BENCH_REPEAT
+
+start=$(date +%s)
+mkdir -p "$BENCH_OUT"
+
+# ---- what the run needs, only if missing
+missing=()
+command -v gnuplot >/dev/null 2>&1 || missing+=(gnuplot-nox)
+/usr/bin/python3 -c 'import aiohttp' >/dev/null 2>&1 || missing+=(python3-aiohttp)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing ${missing[*]}"
+	if [ "$(id -u)" != 0 ]; then
+		echo "run as root, or install ${missing[*]} first" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+		{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+
+work=$(mktemp -d /tmp/ctr_dist_bench.XXXXXX)
+server_pid=
+stop_server() {
+	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -TERM "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	server_pid=
+}
+cleanup() {
+	stop_server
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- the machine and the build, for the report
+so=$("${PG_CONFIG:-pg_config}" --pkglibdir)/ctr_dist.so
+commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$top" status --porcelain -- src sql 2>/dev/null)" ]; then commit="$commit (src/ or sql/ modified)"; fi
+python3 - "$work/meta.json" <<PY
+import json, os, re, subprocess, sys
+cpu = "?"
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = re.sub(r"\s+", " ", line.split(":", 1)[1]).strip()
+        break
+mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+pg = subprocess.run(["${PG_CONFIG:-pg_config}", "--version"], capture_output=True, text=True).stdout.split()[1]
+json.dump({"date": subprocess.run(["date", "-u", "+%Y-%m-%d %H:%M UTC"], capture_output=True, text=True).stdout.strip(),
+           "nproc": os.cpu_count(), "cpu": cpu, "mem": "%.1f GB" % (mem / 1048576),
+           "load": open("/proc/loadavg").read().split()[0], "pg": pg,
+           "so": "ctr_dist.so $(date -u -r "$so" '+%Y-%m-%d %H:%M UTC') md5 $(md5sum "$so" | cut -c1-12)",
+           "commit": "$commit", "repeat": int("$BENCH_REPEAT")}, open(sys.argv[1], "w"))
+PY
+
+# ---- scenarios 1-3, 5, 6: one provider server, one preloaded cluster
+status=0
+scen=$(echo "$BENCH_SCENARIOS" | tr ' ' '\n' | grep -v '^scale$' | tr '\n' ' ' || true)
+if [ -n "${scen// /}" ]; then
+	python3 "$top/test/provider_server.py" --port 0 --port-file "$work/port" \
+		--parent-pid $$ >"$work/server.out" 2>&1 &
+	server_pid=$!
+	for _ in $(seq 1 200); do
+		[ -s "$work/port" ] && break
+		sleep 0.05
+	done
+	if [ ! -s "$work/port" ]; then
+		echo "provider server did not start:" >&2
+		cat "$work/server.out" >&2
+		exit 1
+	fi
+	port=$(cat "$work/port")
+	echo "provider server pid $server_pid on 127.0.0.1:$port; scenarios: $scen; $BENCH_REPEAT repeats"
+	# 16 sessions x 3 workers need worker slots; -t: a temporary cluster, so a
+	# concurrent make test (15/regress) does not collide with it
+	pg_virtualenv -t -o shared_preload_libraries=ctr_dist -o autovacuum=off \
+		-o max_worker_processes=64 -o max_connections=100 \
+		python3 "$here/bench.py" scenarios --port "$port" --json "$work/bench.json" --only "$scen" ||
+		status=$?
+	stop_server
+	[ -f "$work/bench.json" ] && cp "$work/bench.json" "$BENCH_OUT/bench.json"
+fi
+
+# ---- scenario 4: scale.sh (its own server and cluster), twice: with the
+# exact-check join (scale.md/.csv), then ctr_predict alone (scale_count.md/.csv)
+scale_args=()
+if echo " $BENCH_SCENARIOS " | grep -q ' scale '; then
+	for q in join count; do
+		name=scale
+		[ $q = count ] && name=scale_count
+		echo "== scale ($q): scale.sh, N = $BENCH_SCALE_SIZES, $BENCH_SCALE_REPEAT runs each"
+		SCALE_SIZES="$BENCH_SCALE_SIZES" SCALE_REPEAT="$BENCH_SCALE_REPEAT" SCALE_OUT="$BENCH_OUT" \
+			SCALE_QUERY=$q SCALE_NAME=$name \
+			bash "$here/scale.sh" >"$work/$name.log" 2>&1 || { status=$?; cat "$work/$name.log"; }
+		grep -E '^N=|NOT EXACT' "$work/$name.log" || true
+	done
+	scale_args=(--scale-csv "$BENCH_OUT/scale.csv" --scale-md "$BENCH_OUT/scale.md"
+		--scale-count-csv "$BENCH_OUT/scale_count.csv" --scale-count-md "$BENCH_OUT/scale_count.md")
+fi
+
+# ---- the report and the plot
+python3 - "$work/meta.json" "$(( $(date +%s) - start ))" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); m["seconds"] = int(sys.argv[2]); json.dump(m, open(sys.argv[1], "w"))
+PY
+echo
+python3 "$here/bench.py" report --json "$work/bench.json" --meta-json "$work/meta.json" \
+	"${scale_args[@]}" \
+	--md "$BENCH_OUT/bench.md" --png "$BENCH_OUT/bench.png" --plot-data "$work/plot.json"
+cp "$work/meta.json" "$BENCH_OUT/bench_meta.json"
+python3 "$here/bench.py" plot --plot-data "$work/plot.json" --png "$BENCH_OUT/bench.png" || status=1
+echo
+echo "written: $BENCH_OUT/bench.md, $BENCH_OUT/bench.png, $BENCH_OUT/bench.json ($(( $(date +%s) - start )) s)"
+exit $status
