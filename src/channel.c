@@ -110,9 +110,3 @@ channels_finish(ChannelSet *set)
 		engine_destroy(set->local);
 	set->local = NULL;
 }
-
-int
-channels_worker_count(ChannelSet *set)
-{
-	return worker_pool_count(set->workers);
-}

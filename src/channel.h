@@ -46,7 +46,6 @@ extern void channels_send(ChannelSet *set, int64 batch_no, ProviderId provider,
 extern bool channels_receive(ChannelSet *set, ChannelResult *result);
 extern void channels_wait(ChannelSet *set);
 extern void channels_finish(ChannelSet *set);
-extern int	channels_worker_count(ChannelSet *set);
 
 extern void channel_define_settings(void);
 

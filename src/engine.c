@@ -106,11 +106,9 @@ struct Engine
 	dlist_head	done;
 	dlist_head	transfers;
 	int			in_flight[NUM_PROVIDERS];
-	int			pending[NUM_PROVIDERS];	/* submitted and not yet collected */
 	int			concurrency[NUM_PROVIDERS];	/* adaptive: halved by 429s */
 	int			successes[NUM_PROVIDERS];	/* since the last change of it */
 	Breaker		breaker[NUM_PROVIDERS];
-	EngineStats stats[NUM_PROVIDERS];
 
 	WatchedSocket *sockets;
 	int			nsockets;
@@ -399,7 +397,6 @@ engine_submit(Engine *engine, EngineJob *job)
 	job->attempts = job->throttles = job->retries = 0;
 	memset(&job->counters, 0, sizeof(job->counters));
 	job->reason[0] = '\0';
-	engine->pending[job->provider]++;
 	if (engine->dead[job->provider])
 		finish_job(engine, job, OUTCOME_FATAL, "provider was taken out of this call");
 	else
@@ -414,29 +411,7 @@ engine_next_done(Engine *engine)
 	if (dlist_is_empty(&engine->done))
 		return NULL;
 	job = dlist_container(EngineJob, node, dlist_pop_head_node(&engine->done));
-	engine->pending[job->provider]--;
 	return job;
-}
-
-int
-engine_pending(Engine *engine, ProviderId provider)
-{
-	return engine->pending[provider];
-}
-
-bool
-engine_idle(Engine *engine)
-{
-	for (int i = 0; i < NUM_PROVIDERS; i++)
-		if (engine->pending[i] > 0)
-			return false;
-	return true;
-}
-
-const EngineStats *
-engine_stats(Engine *engine, ProviderId provider)
-{
-	return &engine->stats[provider];
 }
 
 /* ---- starting and finishing attempts ---- */
@@ -471,7 +446,6 @@ start_transfer(Engine *engine, EngineJob *job)
 	dlist_push_tail(&engine->transfers, &t->node);
 	t->started = GetCurrentTimestamp();
 	engine->in_flight[job->provider]++;
-	engine->stats[job->provider].requests++;
 
 	old = MemoryContextSwitchTo(t->cxt);
 	ops->build(cfg, job->text, job->n, &req);
@@ -578,7 +552,6 @@ breaker_record(Engine *engine, ProviderId provider, bool failed)
 		pg_popcount32(b->history) >= BREAKER_FAILURES)
 	{
 		b->open_until = TimestampTzPlusMilliseconds(now, engine->settings.breaker_cooldown_ms);
-		engine->stats[provider].breaker_trips++;
 		return true;
 	}
 	return false;
@@ -606,13 +579,10 @@ static void
 settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 {
 	ProviderId	p = job->provider;
-	EngineStats *stats = &engine->stats[p];
 	long		wait_ms;
 
 	job->tokens_in += out->tokens_in;
 	job->tokens_out += out->tokens_out;
-	stats->tokens_in += out->tokens_in;
-	stats->tokens_out += out->tokens_out;
 	job->http_status = out->http_status;
 	if (out->model[0])
 		strlcpy(job->model, out->model, sizeof(job->model));
@@ -647,7 +617,6 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 			finish_job(engine, job, OUTCOME_BUG, NULL);
 			return;
 		case OUTCOME_THROTTLE:
-			stats->throttles++;
 			job->counters.throttled++;
 			/* the server says we are too fast: halve our concurrency */
 			engine->concurrency[p] = Max(1, engine->concurrency[p] / 2);
@@ -683,7 +652,6 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 			elog(ERROR, "unexpected outcome class %d", (int) out->cls);
 	}
 	job->retries++;
-	stats->retries++;
 	job->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
 	dlist_push_tail(&engine->waiting, &job->node);
 }
@@ -800,7 +768,7 @@ dispatch(Engine *engine)
 					   "circuit breaker open: most recent requests failed");
 			continue;
 		}
-		job->est_tokens = (job->text_len + 600) / 4 + 2 * job->n + 16;
+		job->est_tokens = batch_tokens_in(job->text_len) + batch_tokens_out(job->n);
 		if (!ratelimit_acquire(&engine->configs[p], engine->settings.rate_window_ms,
 							   job->est_tokens, &wait))
 		{

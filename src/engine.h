@@ -31,17 +31,6 @@ typedef struct EngineSettings
 	int			breaker_cooldown_ms;	/* an open circuit stays open this long */
 } EngineSettings;
 
-/* Counters of what happened, per provider */
-typedef struct EngineStats
-{
-	int64		requests;
-	int64		retries;
-	int64		throttles;
-	int64		tokens_in;
-	int64		tokens_out;
-	int64		breaker_trips;
-} EngineStats;
-
 /* Why a job was retried, and how long it waited for the rate limiter */
 typedef struct JobCounters
 {
@@ -93,10 +82,7 @@ extern EngineJob *engine_new_job(Engine *engine, int64 batch_no, ProviderId prov
 extern void engine_submit(Engine *engine, EngineJob *job);
 extern EngineJob *engine_next_done(Engine *engine);
 extern void engine_free_job(EngineJob *job);
-extern int	engine_pending(Engine *engine, ProviderId provider);
-extern bool engine_idle(Engine *engine);
 extern void engine_wait(Engine *engine, long timeout_ms, uint32 wait_event_info);
-extern const EngineStats *engine_stats(Engine *engine, ProviderId provider);
 extern void engine_destroy(Engine *engine);
 
 #endif							/* CTR_ENGINE_H */

@@ -58,12 +58,3 @@ plan_remove(BatchPlan *plan, int slot)
 		plan->current[slot] = 0;
 	}
 }
-
-bool
-plan_empty(const BatchPlan *plan)
-{
-	for (int i = 0; i < plan->nslots; i++)
-		if (!plan->removed[i])
-			return false;
-	return true;
-}

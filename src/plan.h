@@ -28,6 +28,5 @@ typedef struct BatchPlan
 extern void plan_init(BatchPlan *plan, const int *weights, int nslots);
 extern int	plan_next(BatchPlan *plan);	/* -1 when no slot is left */
 extern void plan_remove(BatchPlan *plan, int slot);
-extern bool plan_empty(const BatchPlan *plan);
 
 #endif							/* CTR_PLAN_H */

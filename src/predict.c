@@ -307,8 +307,8 @@ within_budget(CallState *cs, const PersonaBatch *batch, int play)
 {
 	double		spent = 0;
 	double		next;
-	double		tokens_in = (batch->text_len + 600) / 4.0;
-	double		tokens_out = 2 * batch->n + 16;
+	double		tokens_in = batch_tokens_in(batch->text_len);
+	double		tokens_out = batch_tokens_out(batch->n);
 
 	if (ctr_max_cost <= 0 || cs->play[play].id == PROVIDER_MOCK)
 		return true;

@@ -97,8 +97,25 @@ typedef struct ProviderRequest
 	int			nheaders;
 	char	   *body;
 	size_t		body_len;
-	int64_t		est_tokens;		/* rough prompt + output token estimate */
 } ProviderRequest;
+
+/*
+ * What a batch costs before the provider says: its text at ~4 bytes a
+ * token plus ~600 bytes of instructions in, and the 2N+16 output tokens
+ * every request allows (an answer is about one token per persona).  Used
+ * for max output tokens, rate limits and the budget alike.
+ */
+static inline int64_t
+batch_tokens_in(int64_t text_len)
+{
+	return (text_len + 600) / 4;
+}
+
+static inline int64_t
+batch_tokens_out(int n)
+{
+	return 2 * (int64_t) n + 16;
+}
 
 typedef struct ProviderOps
 {
@@ -125,7 +142,6 @@ extern const ProviderOps mock_ops;
 
 extern const ProviderOps *provider_ops(ProviderId id);
 extern bool provider_lookup(const char *name, ProviderId *id);
-extern const char *outcome_class_name(OutcomeClass cls);
 
 /* provider.c: settings and the providers in play */
 extern void provider_define_settings(void);

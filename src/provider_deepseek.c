@@ -26,7 +26,7 @@ deepseek_build(const ProviderConfig *cfg, const char *user_text, int n,
 
 	json_add_chat_messages(root, cfg->model, prompt_system(true), user_text);
 	cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "thinking"), "type", "disabled");
-	cJSON_AddNumberToObject(root, "max_tokens", 2 * n + 16);
+	cJSON_AddNumberToObject(root, "max_tokens", batch_tokens_out(n));
 	cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "response_format"), "type", "json_object");
 	cJSON_AddBoolToObject(root, "stream", false);
 
@@ -34,7 +34,6 @@ deepseek_build(const ProviderConfig *cfg, const char *user_text, int n,
 	req->url = psprintf("%s/chat/completions", cfg->base_url);
 	req->headers[req->nheaders++] = psprintf("Authorization: Bearer %s", cfg->api_key);
 	req->headers[req->nheaders++] = pstrdup("Content-Type: application/json");
-	req->est_tokens = req->body_len / 4 + 2 * n + 16;
 }
 
 static void

@@ -45,7 +45,7 @@ gemini_build(const ProviderConfig *cfg, const char *user_text, int n,
 
 	config = cJSON_AddObjectToObject(root, "generationConfig");
 	cJSON_AddNumberToObject(config, "temperature", 0);
-	cJSON_AddNumberToObject(config, "maxOutputTokens", 2 * n + 16);
+	cJSON_AddNumberToObject(config, "maxOutputTokens", batch_tokens_out(n));
 	cJSON_AddStringToObject(config, "responseMimeType", "application/json");
 	schema = cJSON_AddObjectToObject(config, "responseSchema");
 	cJSON_AddStringToObject(schema, "type", "ARRAY");
@@ -60,7 +60,6 @@ gemini_build(const ProviderConfig *cfg, const char *user_text, int n,
 	req->url = psprintf("%s/models/%s:generateContent", cfg->base_url, cfg->model);
 	req->headers[req->nheaders++] = psprintf("x-goog-api-key: %s", cfg->api_key);
 	req->headers[req->nheaders++] = pstrdup("Content-Type: application/json");
-	req->est_tokens = req->body_len / 4 + 2 * n + 16;
 }
 
 /* The first detail of the given google.rpc type, or NULL */

@@ -31,7 +31,7 @@ openai_build(const ProviderConfig *cfg, const char *user_text, int n,
 	cJSON	   *items;
 
 	json_add_chat_messages(root, cfg->model, prompt_system(true), user_text);
-	cJSON_AddNumberToObject(root, "max_completion_tokens", 2 * n + 16);
+	cJSON_AddNumberToObject(root, "max_completion_tokens", batch_tokens_out(n));
 
 	format = cJSON_AddObjectToObject(root, "response_format");
 	cJSON_AddStringToObject(format, "type", "json_schema");
@@ -54,7 +54,6 @@ openai_build(const ProviderConfig *cfg, const char *user_text, int n,
 	req->url = psprintf("%s/chat/completions", cfg->base_url);
 	req->headers[req->nheaders++] = psprintf("Authorization: Bearer %s", cfg->api_key);
 	req->headers[req->nheaders++] = pstrdup("Content-Type: application/json");
-	req->est_tokens = req->body_len / 4 + 2 * n + 16;
 }
 
 /*

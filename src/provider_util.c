@@ -32,27 +32,6 @@ outcome_fail(Outcome *out, OutcomeClass cls, const char *fmt,...)
 	va_end(ap);
 }
 
-const char *
-outcome_class_name(OutcomeClass cls)
-{
-	switch (cls)
-	{
-		case OUTCOME_OK:
-			return "ok";
-		case OUTCOME_THROTTLE:
-			return "rate limited";
-		case OUTCOME_TRANSIENT:
-			return "transient error";
-		case OUTCOME_SOFT:
-			return "unusable answer";
-		case OUTCOME_FATAL:
-			return "provider unusable";
-		case OUTCOME_BUG:
-			return "request rejected";
-	}
-	return "unknown";
-}
-
 /* Classes by status alone; parsers refine (quota 429s, Gemini bad keys) */
 OutcomeClass
 classify_http_status(int status)

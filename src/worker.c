@@ -69,7 +69,6 @@ typedef struct WorkerSlot
 	shm_mq_handle *out;			/* leader -> worker: batches */
 	shm_mq_handle *in;			/* worker -> leader: results, errors */
 	List	   *unsent;			/* batches the queue could not take yet */
-	bool		finished;		/* worker said goodbye */
 } WorkerSlot;
 
 struct WorkerPool
@@ -231,17 +230,6 @@ worker_pool_runs(WorkerPool *pool, ProviderId provider)
 	return false;
 }
 
-int
-worker_pool_count(WorkerPool *pool)
-{
-	int			n = 0;
-
-	for (int i = 0; i < pool->nworkers; i++)
-		if (pool->workers[i].handle)
-			n++;
-	return n;
-}
-
 static WorkerSlot *
 worker_for(WorkerPool *pool, ProviderId provider)
 {
@@ -325,7 +313,7 @@ receive_from(WorkerSlot *slot, ChannelResult *res)
 		shm_mq_result r;
 		char		type;
 
-		if (slot->finished || slot->handle == NULL)
+		if (slot->handle == NULL)
 			return false;
 		flush_unsent(slot);
 		r = shm_mq_receive(slot->in, &nbytes, &data, true);
@@ -356,9 +344,6 @@ receive_from(WorkerSlot *slot, ChannelResult *res)
 			case 'N':
 				rethrow(slot, &msg);
 				break;
-			case 'X':
-				slot->finished = true;
-				return false;
 			default:
 				/* other protocol messages a backend might send: ignore */
 				break;

@@ -25,7 +25,6 @@ extern void worker_pool_send(WorkerPool *pool, int64 batch_no, ProviderId provid
 							 const char *text, int text_len, int n);
 extern bool worker_pool_receive(WorkerPool *pool, ChannelResult *result);
 extern void worker_pool_finish(WorkerPool *pool);
-extern int	worker_pool_count(WorkerPool *pool);
 
 extern PGDLLEXPORT void ctr_dist_worker_main(Datum main_arg);
 
