@@ -10,5 +10,5 @@ bash test/install-deps.sh
 export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 make -s
 make -s install
-pg_virtualenv -o shared_preload_libraries=ctr_dist \
+pg_virtualenv -t -o shared_preload_libraries=ctr_dist \
 	psql -X -q -v ON_ERROR_STOP=1 -f test/demo.sql
