@@ -104,6 +104,14 @@ read_only_string(StringInfo str, void *data, Size len)
 
 /* ---- leader side ---- */
 
+/* The keys in shared memory are needed only until each worker copied its own */
+static void
+wipe_keys(WorkerPool *pool)
+{
+	for (int i = 0; i < MAX_WORKERS; i++)
+		explicit_bzero(pool->header->configs[i].api_key, CTR_KEY_MAX);
+}
+
 /* Runs on abort too: make sure no worker outlives the call, wipe keys */
 static void
 pool_on_detach(dsm_segment *seg, Datum arg)
@@ -113,8 +121,7 @@ pool_on_detach(dsm_segment *seg, Datum arg)
 	for (int i = 0; i < pool->nworkers; i++)
 		if (pool->workers[i].handle)
 			TerminateBackgroundWorker(pool->workers[i].handle);
-	for (int i = 0; i < MAX_WORKERS; i++)
-		explicit_bzero(pool->header->configs[i].api_key, CTR_KEY_MAX);
+	wipe_keys(pool);
 }
 
 static bool
@@ -373,8 +380,7 @@ worker_pool_finish(WorkerPool *pool)
 {
 	if (pool->seg == NULL)
 		return;
-	for (int i = 0; i < MAX_WORKERS; i++)
-		explicit_bzero(pool->header->configs[i].api_key, CTR_KEY_MAX);
+	wipe_keys(pool);
 	cancel_on_dsm_detach(pool->seg, pool_on_detach, PointerGetDatum(pool));
 	dsm_detach(pool->seg);
 	pool->seg = NULL;

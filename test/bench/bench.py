@@ -36,21 +36,9 @@ OLD_KNOBS = {"persona_pattern": OLD_PATTERN, "json_object_key": None}
 AD = "Gym"
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-# test/t/004_resilience.pl's fault matrix, unchanged
-FAULT_MATRIX = {"seed": 7, "faults": [
-    {"kind": "http_500", "rate": 0.10},
-    {"kind": "http_503", "rate": 0.10},
-    {"kind": "reset", "rate": 0.05},
-    {"kind": "hang", "rate": 0.05, "params": {"seconds": 3}},
-    {"kind": "prose", "rate": 0.05},
-    {"kind": "wrong_length", "rate": 0.05},
-    {"kind": "keepalive_blank_lines", "rate": 0.05, "params": {"seconds": 0.2, "interval_ms": 50}},
-    {"kind": "rate_limit", "rate": 0.02, "params": {"signal": "retry_after", "seconds": 1}},
-    {"kind": "rate_limit", "rate": 0.02, "params": {"signal": "retry_after_ms", "seconds": 0.3}},
-    {"kind": "rate_limit", "rate": 0.02, "params": {"signal": "try_again_text", "seconds": 0.3}},
-    {"kind": "rate_limit", "rate": 0.02, "params": {"signal": "retry_info", "seconds": 0.3}},
-    {"kind": "rate_limit", "rate": 0.02, "params": {"signal": "none"}},
-]}
+# the fault matrix of test/t/004_resilience.pl, from the file both read
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fault_matrix.json")) as f:
+    FAULT_MATRIX = json.load(f)
 FAULT_SETUP = "SET ctr_dist.request_timeout = 1500; SET ctr_dist.max_retries = 6;"
 
 

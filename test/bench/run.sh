@@ -14,6 +14,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+. "$here/lib.sh"
 
 : "${BENCH_OUT:=$here/results}"
 : "${BENCH_REPEAT:=3}"
@@ -80,19 +81,7 @@ PY
 status=0
 scen=$(echo "$BENCH_SCENARIOS" | tr ' ' '\n' | grep -v '^scale$' | tr '\n' ' ' || true)
 if [ -n "${scen// /}" ]; then
-	python3 "$top/test/provider_server.py" --port 0 --port-file "$work/port" \
-		--parent-pid $$ >"$work/server.out" 2>&1 &
-	server_pid=$!
-	for _ in $(seq 1 200); do
-		[ -s "$work/port" ] && break
-		sleep 0.05
-	done
-	if [ ! -s "$work/port" ]; then
-		echo "provider server did not start:" >&2
-		cat "$work/server.out" >&2
-		exit 1
-	fi
-	port=$(cat "$work/port")
+	start_provider_server "$work"
 	echo "provider server pid $server_pid on 127.0.0.1:$port; scenarios: $scen; $BENCH_REPEAT repeats"
 	# 16 sessions x 3 workers need worker slots; -t: a temporary cluster, so a
 	# concurrent make test (15/regress) does not collide with it

@@ -26,6 +26,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+. "$here/lib.sh"
 
 : "${SCALE_SIZES:=10000 100000 1000000}"
 : "${SCALE_BATCH:=50}"
@@ -55,19 +56,8 @@ if [ "${1:-}" != "--inner" ]; then
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 
-	python3 "$top/test/provider_server.py" --port 0 --port-file "$work/port" \
-		--parent-pid $$ --config "$SCALE_SERVER_CONFIG" >"$work/server.out" 2>&1 &
-	server_pid=$!
-	for _ in $(seq 1 200); do
-		[ -s "$work/port" ] && break
-		sleep 0.05
-	done
-	if [ ! -s "$work/port" ]; then
-		echo "provider server did not start:" >&2
-		cat "$work/server.out" >&2
-		exit 1
-	fi
-	SCALE_PORT=$(cat "$work/port")
+	start_provider_server "$work" --config "$SCALE_SERVER_CONFIG"
+	SCALE_PORT=$port
 	SCALE_SERVER_PID=$server_pid
 	export SCALE_PORT SCALE_SERVER_PID
 	echo "provider server pid $server_pid on 127.0.0.1:$SCALE_PORT, knobs $SCALE_SERVER_CONFIG"

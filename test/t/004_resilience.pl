@@ -21,21 +21,9 @@ my $fast = 'SET ctr_dist.request_timeout = 1500; SET ctr_dist.max_retries = 6;';
 
 # the fault matrix: every provider at once injects 500s, 503s, resets,
 # hangs past the timeout, prose, wrong lengths, keep-alive blank lines and
-# 429s with each retry signal; every prediction must still be exact
-CtrDistTest::set_server($base, q({"seed": 7, "faults": [
-	{"kind": "http_500", "rate": 0.10},
-	{"kind": "http_503", "rate": 0.10},
-	{"kind": "reset", "rate": 0.05},
-	{"kind": "hang", "rate": 0.05, "params": {"seconds": 3}},
-	{"kind": "prose", "rate": 0.05},
-	{"kind": "wrong_length", "rate": 0.05},
-	{"kind": "keepalive_blank_lines", "rate": 0.05, "params": {"seconds": 0.2, "interval_ms": 50}},
-	{"kind": "rate_limit", "rate": 0.02, "params": {"signal": "retry_after", "seconds": 1}},
-	{"kind": "rate_limit", "rate": 0.02, "params": {"signal": "retry_after_ms", "seconds": 0.3}},
-	{"kind": "rate_limit", "rate": 0.02, "params": {"signal": "try_again_text", "seconds": 0.3}},
-	{"kind": "rate_limit", "rate": 0.02, "params": {"signal": "retry_info", "seconds": 0.3}},
-	{"kind": "rate_limit", "rate": 0.02, "params": {"signal": "none"}}
-]}));
+# 429s with each retry signal (test/fault_matrix.json, also used by make
+# bench); every prediction must still be exact
+CtrDistTest::set_server($base, slurp_file("$CtrDistTest::testdir/fault_matrix.json"));
 $t0 = time;
 ($ret, $out, $err) = CtrDistTest::run_exact($node, 'tagged', "50, ad => 'Gym'", pre => $fast, timeout => 300);
 $wall = time - $t0;
