@@ -23,7 +23,9 @@ OBJS = \
 	src/provider_openai.o \
 	src/provider_util.o \
 	src/ratelimit.o \
+	src/report.o \
 	src/stats.o \
+	src/window.o \
 	src/worker.o
 
 # no JIT bitcode: clang need not be installed

@@ -9,7 +9,9 @@
  *	  personas.c	read personas in key order through an SPI cursor
  *	  prompt.c		the text a model reads
  *	  plan.c		which provider gets which batch
- *	  predict.c		ctr_predict(): the window, failover, ordered rows
+ *	  predict.c		ctr_predict(): arguments, the providers in play
+ *	  window.c		one call: the window, failover, budget, ordered rows
+ *	  report.c		the end-of-call NOTICE, last_call_stats()
  *	  channel.c		batches to workers or to an in-backend engine
  *	  worker.c		dynamic background workers, DSM and shm_mq
  *	  engine.c		curl multi + WaitEventSet, retries, circuit breaker
@@ -34,6 +36,7 @@
 #include "provider.h"
 #include "ratelimit.h"
 #include "stats.h"
+#include "window.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -67,6 +70,7 @@ _PG_init(void)
 	prompt_define_settings();
 	provider_define_settings();
 	predict_define_settings();
+	window_define_settings();
 	engine_define_settings();
 	worker_define_settings();
 	ratelimit_define_settings();

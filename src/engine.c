@@ -31,6 +31,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "compat.h"
 #include "engine.h"
 #include "mock.h"
 #include "ratelimit.h"
@@ -809,7 +810,7 @@ rebuild_wait_set(Engine *engine)
 {
 	if (engine->wes)
 		FreeWaitEventSet(engine->wes);
-	engine->wes = CreateWaitEventSet(engine->cxt, engine->nsockets + 2);
+	engine->wes = ctr_create_wait_event_set(engine->cxt, engine->nsockets + 2);
 	AddWaitEventToSet(engine->wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(engine->wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (int i = 0; i < engine->nsockets; i++)

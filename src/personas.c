@@ -26,6 +26,7 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
+#include "compat.h"
 #include "personas.h"
 #include "prompt.h"
 
@@ -40,7 +41,7 @@ persona_key_columns(Relation rel, bool *unique)
 	if (rel->rd_rel->relkind == RELKIND_RELATION ||
 		rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ||
 		rel->rd_rel->relkind == RELKIND_MATVIEW)
-		pkoid = RelationGetPrimaryKeyIndex(rel);
+		pkoid = ctr_primary_key_index(rel);
 
 	if (OidIsValid(pkoid))
 	{
