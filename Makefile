@@ -5,7 +5,7 @@
 
 EXTENSION = ctr_dist
 MODULE_big = ctr_dist
-DATA = ctr_dist--0.1.0.sql
+DATA = ctr_dist--0.1.0.sql ctr_dist--0.1.0--0.2.0.sql
 OBJS = \
 	src/answer.o \
 	src/channel.o \

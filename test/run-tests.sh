@@ -10,8 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 
+# PG_MAJOR picks one of Debian's PostgreSQL packages (default 15); PG_CONFIG
+# points at any other build (e.g. the assert-enabled one of make test-debug)
+PG_MAJOR=${PG_MAJOR:-15}
+export PG_MAJOR
 bash test/install-deps.sh
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 export PG_CONFIG
 bindir=$($PG_CONFIG --bindir)
 if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); else as_pg=(); fi
