@@ -8,10 +8,12 @@ MODULE_big = ctr_dist
 DATA = ctr_dist--0.1.0.sql ctr_dist--0.1.0--0.2.0.sql
 OBJS = \
 	src/answer.o \
+	src/breaker.o \
 	src/channel.o \
 	src/ctr_dist.o \
 	src/engine.o \
 	src/mock.o \
+	src/multi.o \
 	src/personas.o \
 	src/plan.o \
 	src/predict.o \
@@ -25,13 +27,17 @@ OBJS = \
 	src/ratelimit.o \
 	src/report.o \
 	src/stats.o \
+	src/transfer.o \
+	src/wait_events.o \
 	src/window.o \
 	src/worker.o
 
 # no JIT bitcode: clang need not be installed
 with_llvm = no
 
-PG_CPPFLAGS = -I$(srcdir)/src
+# the version, once: from the control file
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/ctr_dist.control)
+PG_CPPFLAGS = -I$(srcdir)/src -DCTR_DIST_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK = -lcurl -lcjson -lm
 
 REGRESS = setup contract bad_input plan mock security operations

@@ -13,6 +13,7 @@
 #include "utils/wait_event.h"
 
 #include "channel.h"
+#include "wait_events.h"
 #include "worker.h"
 
 struct ChannelSet
@@ -90,11 +91,11 @@ void
 channels_wait(ChannelSet *set)
 {
 	if (set->local)
-		engine_wait(set->local, -1, PG_WAIT_EXTENSION);
+		engine_wait(set->local, -1, ctr_wait_event(CTR_WAIT_CALLER_REQUESTS));
 	else
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
-						 PG_WAIT_EXTENSION);
+						 ctr_wait_event(CTR_WAIT_CALLER_RESULTS));
 		ResetLatch(MyLatch);
 	}
 }

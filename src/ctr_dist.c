@@ -39,7 +39,11 @@
 #include "window.h"
 #include "worker.h"
 
+#if PG_VERSION_NUM >= 180000
+PG_MODULE_MAGIC_EXT(.name = "ctr_dist",.version = CTR_DIST_VERSION);
+#else
 PG_MODULE_MAGIC;
+#endif
 
 void		_PG_init(void);
 
