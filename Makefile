@@ -11,6 +11,7 @@ OBJS = \
 	src/channel.o \
 	src/ctr_dist.o \
 	src/engine.o \
+	src/keys.o \
 	src/mock.o \
 	src/personas.o \
 	src/plan.o \

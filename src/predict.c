@@ -20,6 +20,7 @@
 #include "utils/tuplestore.h"
 #include "utils/varlena.h"
 
+#include "keys.h"
 #include "plan.h"
 #include "predict.h"
 #include "prompt.h"
@@ -217,6 +218,7 @@ ctr_predict(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	cs = palloc0(sizeof(CallState));
+	keys_wipe_at_reset(CurrentMemoryContext, cs->play, NUM_PROVIDERS);
 	choose_providers(cs, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
 	window_run(cs, relid, batch_size, ad, platform, rsinfo);
 
