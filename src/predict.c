@@ -161,8 +161,8 @@ choose_providers(CallState *cs, ArrayType *arg)
 		ereport(NOTICE,
 				(errmsg("no API key is set for %s: the offline mock predictor is answering",
 						nokey.len ? nokey.data : "the providers asked for"),
-				 errhint("Set ctr_dist.openai_api_key, ctr_dist.deepseek_api_key or ctr_dist.gemini_api_key "
-						 "(superuser, e.g. with ALTER SYSTEM), or the server environment variables "
+				 errhint("Name a key file in ctr_dist.openai_api_key_file, ctr_dist.deepseek_api_key_file or "
+						 "ctr_dist.gemini_api_key_file (superuser), or set the server environment variable "
 						 "OPENAI_API_KEY, DEEPSEEK_API_KEY or GEMINI_API_KEY.")));
 		provider_fill_config(PROVIDER_MOCK, &cs->play[0]);
 		weights[0] = 1;
@@ -171,7 +171,7 @@ choose_providers(CallState *cs, ArrayType *arg)
 	else if (nokey.len > 0)
 		ereport(NOTICE,
 				(errmsg("skipping providers without an API key: %s", nokey.data),
-				 errhint("Set ctr_dist.<provider>_api_key or the server environment variable <PROVIDER>_API_KEY.")));
+				 errhint("Name a key file in ctr_dist.<provider>_api_key_file, or set the server environment variable <PROVIDER>_API_KEY.")));
 
 	plan_init(&cs->plan, weights, cs->nplay);
 	cs->next_pick = -1;
