@@ -262,6 +262,24 @@ for my $preloaded (1, 0)
 			unlike(slurp_file($node->data_dir . '/postgresql.auto.conf'), qr/ctr_dist\.openai_api_key = /, "$at: setting: nothing was written");
 		}
 
+		# the server's command line, which every user of the machine can read (ps)
+		if ($preloaded && $level eq 'default')
+		{
+			my $ka = key('argv');
+			$node->stop;
+			system_or_bail('pg_ctl', '-D', $node->data_dir, '-l', $node->logfile, '-w',
+				'-o', "-c ctr_dist.openai_api_key=$ka", 'start');
+			server_key($ka);
+			my ($ret, $out, $err) = mallory($node,
+				"SELECT count(*) FILTER (WHERE provider = 'openai') FROM ctr_predict('tagged', 50, ad => 'Gym', providers => '{openai}')");
+			is($out, '0', "$at: a key on the server's command line is not used");
+			like(slurp_file($node->logfile),
+				qr/WARNING:  ctr_dist\.openai_api_key can be set only in postgresql\.conf or with ALTER SYSTEM\n.*DETAIL:  Every user of the machine can read the server's command line\./,
+				"$at: a key on the server's command line: WARNING at start, naming the setting");
+			system_or_bail('pg_ctl', '-D', $node->data_dir, '-w', 'stop');
+			$node->start;
+		}
+
 		# refused: everywhere else a key setting could be stored or given
 		for my $stmt (
 			"SET ctr_dist.openai_api_key = '%s'",
