@@ -24,6 +24,7 @@ $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET ctr_dist.gemini_api_key = 'gm-test-gemini';
 	SELECT pg_reload_conf();
 });
+$node->restart;		# a key setting is read at server start
 
 sub as_mallory
 {
