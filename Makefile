@@ -12,6 +12,7 @@ OBJS = \
 	src/channel.o \
 	src/ctr_dist.o \
 	src/engine.o \
+	src/keys.o \
 	src/mock.o \
 	src/multi.o \
 	src/personas.o \

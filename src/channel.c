@@ -41,7 +41,18 @@ channels_start(const ProviderConfig *configs, int nconfigs,
 		set->is_local[configs[i].id] = true;
 	}
 	if (nlocal > 0)
-		set->local = engine_create(local, nlocal, settings, ad, platform);
+	{
+		PG_TRY();
+		{
+			set->local = engine_create(local, nlocal, settings, ad, platform);
+		}
+		PG_FINALLY();
+		{
+			/* the engine has its own copy of the keys, or failed */
+			explicit_bzero(local, sizeof(local));
+		}
+		PG_END_TRY();
+	}
 	return set;
 }
 

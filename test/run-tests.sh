@@ -55,7 +55,7 @@ python3 test/provider_server_selftest.py
 echo "== TAP tests"
 work=$(mktemp -d /tmp/ctr_dist_tap.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-cp -r "$top/test" "$work/"
+cp -r "$top/test" "$top/README.md" "$work/"	# 010_readme runs the README
 chown -R postgres: "$work"
 (cd "$work" && "${as_pg[@]}" env PATH="$bindir:$PATH" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" SOAK_SECONDS="${SOAK_SECONDS:-120}" TESTDIR="$work" PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
 	CTR_DIST_TEST="$work/test" \
