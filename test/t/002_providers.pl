@@ -39,7 +39,7 @@ is_deeply($st->{violations}, [], 'server recorded no request-validation violatio
 is(join(',', map { $st->{$_}{requests} } qw(openai deepseek gemini)), '7,7,6', 'server saw 7/7/6 requests');
 for my $p (qw(openai deepseek gemini))
 {
-	like(join(',', @{ $st->{$p}{user_agents_seen} }), qr{^ctr_dist/0\.1\.0$}, "$p: User-Agent names ctr_dist");
+	like(join(',', @{ $st->{$p}{user_agents_seen} }), qr{^ctr_dist/0\.2\.0$}, "$p: User-Agent names ctr_dist");
 }
 is($node->safe_psql('postgres', q{
 	SELECT string_agg(DISTINCT model, ',' ORDER BY model) FROM ctr_predict('tagged', 50, ad => 'Gym')}),
