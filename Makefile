@@ -9,6 +9,7 @@ DATA = ctr_dist--0.1.0.sql ctr_dist--0.1.0--0.2.0.sql
 OBJS = \
 	src/answer.o \
 	src/breaker.o \
+	src/budget.o \
 	src/channel.o \
 	src/ctr_dist.o \
 	src/engine.o \
