@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test/pgbuild.sh VARIANT: build PostgreSQL 15 from Debian's own source
-# package (the version of the installed postgresql-15, Debian's patches
-# applied) with assertions and checks, plus Debian's pg-cron source package
-# against it, into a cache outside the repository:
+# package (Debian's patches applied; the version of the installed
+# postgresql-15, or the newest one the archive still delivers) with
+# assertions and checks, plus Debian's pg-cron source package against it,
+# into a cache outside the repository:
 #
 #   /var/tmp/ctr-dist-pg/VARIANT-DEBIANVERSION   (CTR_DIST_PG_CACHE=DIR moves it)
 #
@@ -16,9 +17,10 @@
 #   valgrind  -Og -DUSE_VALGRIND: palloc and pfree tell memcheck about every
 #             chunk, so use of freed or unallocated palloc memory is an
 #             error (make valgrind)
-#   asan      -Og -fsanitize=address,undefined: the whole server, libpq, the
-#             client programs and pg_cron under AddressSanitizer and UBSan
-#             (make sanitize; run with ASAN_OPTIONS=detect_leaks=0)
+#   asan      -Og -fsanitize=address,undefined: the whole server, libpq and
+#             the client programs (and pg_cron, when built from source)
+#             under AddressSanitizer and UBSan (make sanitize; run them with
+#             ASAN_OPTIONS=detect_leaks=0)
 #
 # Runs as root (apt-get); adds a deb-src source for Debian's archive if
 # there is none.  Builds with make -j$(nproc).
@@ -217,9 +219,11 @@ build_all() {
 	cd "$build"
 	# Debian's 50-per-version-dirs patch makes pkglibdir the system server's
 	# /usr/lib/postgresql/15/lib whatever the prefix: put it back under the
-	# prefix as upstream has it
-	sed -i 's|^override pkglibdir := /usr/lib/postgresql/@PG_MAJORVERSION@/lib$|override pkglibdir := $(pkglibdir)/postgresql|' \
-		"$pg_src/src/Makefile.global.in"
+	# prefix as upstream has it (once: the source serves every variant)
+	local debian_pkglibdir='^override pkglibdir := /usr/lib/postgresql/@PG_MAJORVERSION@/lib$'
+	if grep -q "$debian_pkglibdir" "$pg_src/src/Makefile.global.in"; then
+		sed -i "s|$debian_pkglibdir|override pkglibdir := \$(pkglibdir)/postgresql|" "$pg_src/src/Makefile.global.in"
+	fi
 	"$pg_src/configure" --prefix="$prefix" "${common[@]}" \
 		CFLAGS="$cflags" CPPFLAGS="$cppflags" LDFLAGS="$ldflags"
 	make -j"$(nproc)"
