@@ -69,6 +69,12 @@ demo:
 test:
 	bash test/run-tests.sh
 
+# the suite against PostgreSQL 15 built from Debian's source with assertions
+# (test/pgbuild.sh, cached in /var/tmp/ctr-dist-pg); fails on any assertion
+# failure or crash in a server log
+.PHONY: test-debug
+test-debug:
+	bash test/debug-tests.sh
 
 sanitize:
 	bash test/sanitize.sh
