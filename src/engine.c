@@ -51,8 +51,7 @@ struct Engine
 	bool		configured[NUM_PROVIDERS];
 	bool		dead[NUM_PROVIDERS];
 	EngineSettings settings;
-	char	   *ad;
-	char	   *platform;
+	char	   *platform;		/* for the mock */
 
 	CurlMulti	multi;
 	dlist_head	waiting;		/* jobs not started or waiting to retry */
@@ -146,8 +145,7 @@ engine_release(void *arg)
 
 Engine *
 engine_create(const ProviderConfig *configs, int nconfigs,
-			  const EngineSettings *settings, const char *ad, const char *platform,
-			  CallBudget *budget)
+			  const EngineSettings *settings, const char *platform, CallBudget *budget)
 {
 	MemoryContext cxt;
 	MemoryContextCallback *cb;
@@ -171,7 +169,6 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 											ALLOCSET_DEFAULT_SIZES);
 	engine->settings = *settings;
 	engine->budget = budget;
-	engine->ad = MemoryContextStrdup(cxt, ad);
 	engine->platform = MemoryContextStrdup(cxt, platform);
 	dlist_init(&engine->waiting);
 	dlist_init(&engine->done);
@@ -202,18 +199,21 @@ engine_destroy(Engine *engine)
 
 
 EngineJob *
-engine_new_job(Engine *engine, int64 batch_no, ProviderId provider,
-			   const char *text, int text_len, int n, bool last_resort)
+engine_new_job(Engine *engine, const JobSpec *spec)
 {
 	EngineJob  *job = MemoryContextAllocZero(engine->cxt, sizeof(EngineJob));
 
-	job->last_resort = last_resort;
-	job->batch_no = batch_no;
-	job->provider = provider;
-	job->text = text;
-	job->text_len = text_len;
-	job->n = n;
-	job->clicks = MemoryContextAllocZero(engine->cxt, Max(n, 1));
+	job->batch_no = spec->batch_no;
+	job->ad_no = spec->ad_no;
+	job->provider = spec->provider;
+	job->n = spec->n;
+	job->kind = spec->kind;
+	job->text = spec->text;
+	job->text_len = spec->text_len;
+	job->ad = spec->ad;
+	job->cache_key = spec->cache_key;
+	job->last_resort = spec->last_resort;
+	job->clicks = MemoryContextAllocZero(engine->cxt, Max(spec->n, 1));
 	return job;
 }
 
@@ -267,7 +267,7 @@ engine_next_done(Engine *engine)
 static void
 start_mock(Engine *engine, EngineJob *job)
 {
-	if (mock_answer(engine->ad, engine->platform, job->text, job->n, job->clicks))
+	if (job->ad && mock_answer(job->ad, engine->platform, job->text, job->n, job->kind, job->clicks))
 	{
 		strlcpy(job->model, MOCK_MODEL, sizeof(job->model));
 		finish_job(engine, job, OUTCOME_OK, NULL, true);
@@ -309,6 +309,33 @@ bounce_waiting(Engine *engine, ProviderId provider, OutcomeClass cls, const char
 	}
 }
 
+/*
+ * The breaker's probe failed: it spoke for every job waiting on it with
+ * nowhere else to go, so each of them has used up one attempt.  A dead
+ * provider fails them after their retries' worth of cooldowns, however
+ * many there are; a provider that recovers lets them all through.
+ */
+static void
+charge_waiting(Engine *engine, ProviderId provider, const char *reason)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &engine->waiting)
+	{
+		EngineJob  *other = dlist_container(EngineJob, node, iter.cur);
+
+		if (other->provider != provider || !other->last_resort)
+			continue;
+		other->counters.transient++;
+		other->retries++;
+		if (++other->attempts > engine->settings.max_retries)
+		{
+			dlist_delete(&other->node);
+			finish_job(engine, other, OUTCOME_TRANSIENT, reason, true);
+		}
+	}
+}
+
 static void
 take_out_provider(Engine *engine, ProviderId provider, const char *reason)
 {
@@ -332,12 +359,16 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 
 	if (out->cls == OUTCOME_OK || out->cls == OUTCOME_TRANSIENT)
 	{
+		bool		probe = engine->breaker[p].probing;
+
 		if (breaker_record(&engine->breaker[p], out->cls == OUTCOME_TRANSIENT,
 						   engine->settings.breaker_cooldown_ms))
 		{
 			job->counters.breaker_trips++;
 			bounce_waiting(engine, p, OUTCOME_TRANSIENT, "circuit breaker open: most recent requests failed",
 						   false);
+			if (probe)
+				charge_waiting(engine, p, out->reason);
 		}
 	}
 
@@ -461,6 +492,7 @@ finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 
 	memset(&out, 0, sizeof(out));
 	out.n = job->n;
+	out.kind = job->kind;
 	out.clicks = clicks;
 	out.retry_after = -1;
 
@@ -524,7 +556,7 @@ dispatch(Engine *engine)
 					   "circuit breaker open: most recent requests failed", false);
 			continue;
 		}
-		job->est_tokens = batch_tokens_in(job->text_len) + batch_tokens_out(job->n);
+		job->est_tokens = batch_tokens_in(job->text_len) + batch_tokens_out(job->n, job->kind);
 		t = transfer_create(engine->cxt, &engine->transfers, job,
 							&engine->configs[p], engine->settings.rate_window_ms);
 		if (!transfer_acquire(t, &wait))

@@ -74,16 +74,35 @@ typedef struct JobCounters
 	int32		paced_ms;		/* time held back by rpm/tpm/concurrency */
 } JobCounters;
 
+/* What the owner asks for: one request's worth of personas and an ad */
+typedef struct JobSpec
+{
+	int64		batch_no;
+	int			ad_no;			/* which of the call's ads (0 for ctr_predict) */
+	ProviderId	provider;
+	int			n;				/* personas */
+	AnswerKind	kind;			/* 0/1 or percent */
+	const char *text;			/* the request text; the owner keeps it alive */
+	int			text_len;
+	const char *ad;				/* the ad itself, for the mock; NULL in workers */
+	uint64		cache_key;		/* the same for every ad of a batch (prompt caches) */
+	bool		last_resort;	/* no other provider is left for it: wait out an
+								 * open breaker, use every retry */
+} JobSpec;
+
 typedef struct EngineJob
 {
 	dlist_node	node;
 	int64		batch_no;
+	int			ad_no;
 	ProviderId	provider;
 	int			n;
-	const char *text;			/* the batch text; the owner keeps it alive */
+	AnswerKind	kind;
+	const char *text;
 	int			text_len;
-	bool		last_resort;	/* no other provider is left for it: wait out an
-								 * open breaker, use every retry */
+	const char *ad;
+	uint64		cache_key;
+	bool		last_resort;
 
 	/* state */
 	int			attempts;		/* attempts that counted against retries */
@@ -94,7 +113,7 @@ typedef struct EngineJob
 	OutcomeClass cls;
 	bool		exhausted;		/* this provider did all it could (false: the
 								 * breaker sent it back before its retries) */
-	uint8	   *clicks;			/* n answers when cls == OUTCOME_OK */
+	uint8	   *clicks;			/* n answers when cls == OUTCOME_OK (0/1 or percent) */
 	int64		tokens_in;
 	int64		tokens_out;
 	int			retries;
@@ -111,11 +130,9 @@ extern void engine_define_settings(void);
 extern void engine_current_settings(EngineSettings *settings);
 
 extern Engine *engine_create(const ProviderConfig *configs, int nconfigs,
-							 const EngineSettings *settings,
-							 const char *ad, const char *platform,
+							 const EngineSettings *settings, const char *platform,
 							 CallBudget *budget);
-extern EngineJob *engine_new_job(Engine *engine, int64 batch_no, ProviderId provider,
-								 const char *text, int text_len, int n, bool last_resort);
+extern EngineJob *engine_new_job(Engine *engine, const JobSpec *spec);
 extern void engine_submit(Engine *engine, EngineJob *job);
 extern EngineJob *engine_next_done(Engine *engine);
 extern void engine_free_job(EngineJob *job);

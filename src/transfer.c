@@ -118,7 +118,11 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 	t->started = GetCurrentTimestamp();
 
 	old = MemoryContextSwitchTo(scratch);
-	ops->build(t->cfg, t->job->text, t->job->n, &req);
+	{
+		BuildSpec	spec = {t->job->text, t->job->n, t->job->kind, t->job->cache_key};
+
+		ops->build(t->cfg, &spec, &req);
+	}
 	for (int i = 0; i < req.nheaders; i++)
 	{
 		struct curl_slist *h = curl_slist_append(t->headers, req.headers[i]);
@@ -175,7 +179,7 @@ bool
 transfer_reserve(Transfer *t, CallBudget *budget, double tokens_per_byte)
 {
 	double		bound = cost_of(t->cfg, ceil(t->body_len * tokens_per_byte),
-								batch_tokens_out(t->job->n));
+								batch_tokens_out(t->job->n, t->job->kind));
 
 	if (!budget_reserve(budget, bound))
 		return false;
