@@ -22,6 +22,7 @@
 #include <math.h>
 #include <curl/curl.h>
 
+#include "access/xact.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -63,9 +64,16 @@ struct Engine
 	Breaker		breaker[NUM_PROVIDERS];
 	CallBudget *budget;			/* the call's (budget.h) */
 	double		tokens_per_byte[NUM_PROVIDERS];	/* learnt bound; 0: not yet */
+
+	/* engines of this process that hold resources (see engine_release) */
+	dlist_node	live_node;
+	SubTransactionId subxact;	/* where it was created */
+	bool		released;
 };
 
 static bool curl_initialized = false;
+static dlist_head live_engines = DLIST_STATIC_INIT(live_engines);
+static bool xact_callbacks_registered = false;
 
 void
 engine_define_settings(void)
@@ -121,14 +129,20 @@ engine_current_settings(EngineSettings *settings)
 /* ---- lifetime ---- */
 
 /*
- * The one release path.  A reset callback of engine->cxt: PostgreSQL runs
- * it when the context is deleted -- by engine_destroy() at a normal end,
- * by transaction abort (ERROR, cancel, statement_timeout), by proc_exit()
- * (FATAL, terminate) -- after the context's children are gone and before
- * its own memory is.  So it touches only what lives in engine->cxt itself
- * (the engine, its jobs and transfers) or outside PostgreSQL's memory
- * (curl's handles, malloc'd buffers, shared limiter slots), and frees
- * each exactly once.
+ * The one release path: every transfer (curl handles, header lists, limiter
+ * slots), the multi handle and its wait set, the keys.  It runs once,
+ * whichever comes first:
+ *	- the engine's memory goes away: a reset callback of engine->cxt, run by
+ *	  engine_destroy() at a normal end, or by memory cleanup after an abort,
+ *	  or at proc_exit() (a worker's exit callback destroys its engine);
+ *	- the (sub)transaction that created it aborts: a transaction callback,
+ *	  because inside BEGIN ... ROLLBACK an aborted transaction's memory is
+ *	  only cleaned up at the ROLLBACK, and until then the slots and the
+ *	  connections would be held (and other sessions starved).
+ * Both run after the stack that used the engine is gone.  It touches only
+ * memory of engine->cxt itself (which PostgreSQL frees after the reset
+ * callbacks) or outside PostgreSQL's memory (curl, malloc, the shared
+ * limiter), and never raises.
  */
 static void
 engine_release(void *arg)
@@ -136,11 +150,45 @@ engine_release(void *arg)
 	Engine	   *engine = (Engine *) arg;
 	dlist_mutable_iter iter;
 
+	if (engine->released)
+		return;
+	engine->released = true;
+	dlist_delete(&engine->live_node);
 	dlist_foreach_modify(iter, &engine->transfers)
 		transfer_release(dlist_container(Transfer, node, iter.cur), &engine->multi, false);
 	multi_release(&engine->multi);
 	for (int i = 0; i < NUM_PROVIDERS; i++)
 		explicit_bzero(engine->configs[i].api_key, sizeof(engine->configs[i].api_key));
+}
+
+/* An abort releases the engines it orphans, at once (see engine_release) */
+static void
+engine_xact_callback(XactEvent event, void *arg)
+{
+	dlist_mutable_iter iter;
+
+	if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	dlist_foreach_modify(iter, &live_engines)
+		engine_release(dlist_container(Engine, live_node, iter.cur));
+}
+
+static void
+engine_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	dlist_mutable_iter iter;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	/* engines made in this subtransaction or in one inside it */
+	dlist_foreach_modify(iter, &live_engines)
+	{
+		Engine	   *engine = dlist_container(Engine, live_node, iter.cur);
+
+		if (engine->subxact >= mySubid)
+			engine_release(engine);
+	}
 }
 
 Engine *
@@ -161,18 +209,34 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 		curl_initialized = true;
 	}
 
+	if (!xact_callbacks_registered)
+	{
+		RegisterXactCallback(engine_xact_callback, NULL);
+		RegisterSubXactCallback(engine_subxact_callback, NULL);
+		xact_callbacks_registered = true;
+	}
+
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "ctr_dist engine",
 								ALLOCSET_DEFAULT_SIZES);
 	engine = MemoryContextAllocZero(cxt, sizeof(Engine));
 	engine->cxt = cxt;
+	engine->subxact = GetCurrentSubTransactionId();
+	dlist_init(&engine->waiting);
+	dlist_init(&engine->done);
+	dlist_init(&engine->transfers);
+
+	/* from here on, everything the engine acquires has its release path */
+	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+	cb->func = engine_release;
+	cb->arg = engine;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	dlist_push_head(&live_engines, &engine->live_node);
+
 	engine->scratch = AllocSetContextCreate(cxt, "ctr_dist request",
 											ALLOCSET_DEFAULT_SIZES);
 	engine->settings = *settings;
 	engine->budget = budget;
 	engine->platform = MemoryContextStrdup(cxt, platform);
-	dlist_init(&engine->waiting);
-	dlist_init(&engine->done);
-	dlist_init(&engine->transfers);
 	for (int i = 0; i < nconfigs; i++)
 	{
 		engine->configs[configs[i].id] = configs[i];
@@ -180,13 +244,6 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 		engine->concurrency[configs[i].id] = configs[i].max_concurrency;
 		max_connections += configs[i].max_concurrency;
 	}
-
-	/* from here on, everything the engine acquires has its release path */
-	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
-	cb->func = engine_release;
-	cb->arg = engine;
-	MemoryContextRegisterResetCallback(cxt, cb);
-
 	multi_init(&engine->multi, cxt, max_connections);
 	return engine;
 }

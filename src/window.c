@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -146,9 +148,35 @@ send_ad(CallState *cs, BatchSlot *slot, int a, int play)
 	channels_send(cs->channels, &spec);
 }
 
+/*
+ * A comparison wants each batch's persona block long enough for providers'
+ * prompt caches (they discount only a shared prefix above a threshold of
+ * tokens).  After the first batch, whose block measures the personas, later
+ * batches grow to pass it with a quarter to spare, up to the largest batch.
+ */
+static void
+grow_batches(CallState *cs, const PersonaBatch *first)
+{
+	double		tokens = first->text_len / 4.0;	/* as the estimates count */
+	int			want;
+
+	if (cs->min_prefix_tokens <= 0 || first->n < cs->batch_size ||
+		tokens >= cs->min_prefix_tokens)
+		return;
+	want = (int) ceil(cs->batch_size * 1.25 * cs->min_prefix_tokens / Max(tokens, 1.0));
+	want = Min(want, CTR_MAX_BATCH);
+	if (want <= cs->batch_size)
+		return;
+	ereport(NOTICE,
+			(errmsg("%s uses batches of %d personas, not %d", cs->what, want, cs->batch_size),
+			 errdetail("A batch of %d makes a persona block of about %.0f tokens; providers cache a shared prefix only from about %d.",
+					   cs->batch_size, tokens, cs->min_prefix_tokens)));
+	cs->batch_size = want;
+}
+
 /* Read and send batches while the window and the planned provider allow */
 static void
-fill_window(CallState *cs, PersonaReader *reader, int batch_size)
+fill_window(CallState *cs, PersonaReader *reader)
 {
 	while (!reader->eof && !over_budget(cs) &&
 		   cs->next_read - cs->next_emit < cs->window)
@@ -167,13 +195,15 @@ fill_window(CallState *cs, PersonaReader *reader, int batch_size)
 		slot = slot_for(cs, cs->next_read);
 		Assert(slot->state == SLOT_FREE);
 		old = MemoryContextSwitchTo(slot->cxt);
-		if (!persona_reader_next(reader, batch_size, "", &slot->batch))
+		if (!persona_reader_next(reader, cs->batch_size, "", &slot->batch))
 		{
 			MemoryContextSwitchTo(old);
 			break;
 		}
 		slot->ads = palloc0(sizeof(AdAnswer) * cs->nads);
 		MemoryContextSwitchTo(old);
+		if (cs->next_read == 0)
+			grow_batches(cs, &slot->batch);
 		slot->batch_no = cs->next_read++;
 		slot->pending = cs->nads;
 		slot->state = SLOT_SENT;
@@ -389,13 +419,14 @@ window_run(CallState *cs, Oid relid, int batch_size)
 												 ALLOCSET_DEFAULT_SIZES);
 
 	engine_current_settings(&cs->settings);
+	cs->batch_size = batch_size;
 	for (;;)
 	{
 		ChannelResult res;
 		bool		progress = false;
 
 		CHECK_FOR_INTERRUPTS();
-		fill_window(cs, &reader, batch_size);
+		fill_window(cs, &reader);
 		if (over_budget(cs))
 		{
 			int64		outstanding = 0;
