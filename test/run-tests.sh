@@ -54,14 +54,25 @@ python3 test/provider_server_selftest.py
 
 echo "== TAP tests"
 work=$(mktemp -d /tmp/ctr_dist_tap.XXXXXX)
-trap 'rm -rf "$work"' EXIT
 cp -r "$top/test" "$work/"
 chown -R postgres: "$work"
-(cd "$work" && "${as_pg[@]}" env PATH="$bindir:$PATH" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" SOAK_SECONDS="${SOAK_SECONDS:-120}" TESTDIR="$work" PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+# the test modules put clusters and logs under $TESTDIR/tmp_check up to 15,
+# and under $TESTDATADIR and $TESTLOGDIR from 16 on: the same place on all
+logdir=$work/tmp_check/log
+keep_logs() {
+	rm -rf "$top/tmp_check/log"
+	mkdir -p "$top/tmp_check"
+	cp -r "$logdir" "$top/tmp_check/log" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap keep_logs EXIT
+(cd "$work" && "${as_pg[@]}" env PATH="$bindir:$PATH" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" SOAK_SECONDS="${SOAK_SECONDS:-120}" \
+	TESTDIR="$work" TESTDATADIR="$work/tmp_check" TESTLOGDIR="$logdir" \
+	PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
 	CTR_DIST_TEST="$work/test" \
 	prove -I "$perl_lib" -I "$work/test/t" ${PROVE_FLAGS:-} "$work"/test/t/*.pl) || {
 	status=$?
-	echo "TAP logs:" >&2
-	tail -n 60 "$work"/tmp_check/log/*.log >&2 2>/dev/null || true
+	echo "TAP logs (kept in tmp_check/log):" >&2
+	tail -n 60 "$logdir"/*.log >&2 2>/dev/null || true
 	exit $status
 }
