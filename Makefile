@@ -91,6 +91,7 @@ deb:
 # ctr_dist-VERSION/ in a zip named the same
 DIST_VERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" ctr_dist.control)
 dist:
+	python3 test/pgxn_meta_check.py META.json
 	git archive --format=zip --prefix=ctr_dist-$(DIST_VERSION)/ -o ctr_dist-$(DIST_VERSION).zip HEAD
 	@echo ctr_dist-$(DIST_VERSION).zip
 

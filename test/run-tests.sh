@@ -49,6 +49,10 @@ trap - EXIT
 echo "== fuzz corpus as regression tests (every seed and past crash, ASan + UBSan)"
 make -s -C fuzz regress
 
+echo "== META.json against the PGXN meta spec"
+python3 test/pgxn_meta_check.py META.json
+python3 test/pgxn_meta_check.py --self-test
+
 echo "== test provider server self-test"
 python3 test/provider_server_selftest.py
 
