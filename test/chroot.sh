@@ -130,9 +130,15 @@ chroot_base()
 			# sid's Release file is not always re-signed in time
 			echo 'Acquire::Check-Valid-Until "false";' > "$dir/etc/apt/apt.conf.d/99no-valid-until"
 			if [ "$suite" = experimental ]; then
+				# PostgreSQL from experimental, everything else from sid
+				# (preferring all of experimental mixes in half-built
+				# transitions, perl's for one)
 				echo "deb $mirror experimental main" >> "$dir/etc/apt/sources.list"
-				# what apt-get install -t experimental does, for every install
-				echo 'APT::Default-Release "experimental";' > "$dir/etc/apt/apt.conf.d/99experimental"
+				cat > "$dir/etc/apt/preferences.d/postgresql-experimental" <<-'PIN'
+					Package: postgresql-1* postgresql-client-1* postgresql-server-dev-1* libpq5 libpq-dev libecpg* libpgtypes3
+					Pin: release a=experimental
+					Pin-Priority: 990
+				PIN
 			fi
 			;;
 		*)

@@ -79,8 +79,20 @@ echo "== autopkgtest (debian/tests) against the installed package"
 chroot_run "$clean" bash -c "
 	set -e
 	cd /build/src
-	deps=\$(sed -n 's/^Depends: *//p' debian/tests/control | tr ',' '\n' | sed 's/^ *//; s/ *\$//' | grep -vx '@' | tr '\n' ' ')
-	apt-get install -y -q --no-install-recommends \$deps >/dev/null
+	# the test's Depends (@ is the package, installed): of alternatives
+	# a | b, the first the archive has, as autopkgtest does
+	deps=()
+	for d in \$(sed -n 's/^Depends: *//p' debian/tests/control | tr -d ' ' | tr ',' ' '); do
+		[ \"\$d\" = @ ] && continue
+		for alt in \${d//|/ }; do
+			if [[ \$(apt-cache policy \"\$alt\") =~ Candidate:\ [^\(] ]]; then
+				deps+=(\"\$alt\")
+				break
+			fi
+		done
+	done
+	echo \"test depends: \${deps[*]}\"
+	apt-get install -y -q --no-install-recommends \"\${deps[@]}\" >/dev/null
 	for t in \$(sed -n 's/^Tests: *//p' debian/tests/control); do
 		echo \"-- debian/tests/\$t\"
 		debian/tests/\$t
