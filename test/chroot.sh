@@ -34,28 +34,59 @@ chroot_mirror()
 	echo "${m:-http://deb.debian.org/debian}"
 }
 
-# Run a command inside a chroot, with a clean environment
+# Run a command inside a chroot, with a clean environment.  In the
+# background, waited for: bash serves a signal's trap only between
+# foreground commands, and the unmounting trap must not wait for a suite.
 chroot_run()
 {
 	local dir=$1
 	shift
 	chroot "$dir" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		DEBIAN_FRONTEND=noninteractive "$@"
+		DEBIAN_FRONTEND=noninteractive "$@" &
+	wait $!
+}
+
+# Run a command in the background and wait for it, passing SIGTERM and
+# SIGINT on to it (a script of ours, which then cleans up behind itself)
+run_forwarding()
+{
+	local pid rc
+	"$@" &
+	pid=$!
+	trap 'kill -TERM $pid 2>/dev/null; _forwarded=1' TERM INT
+	wait $pid
+	rc=$?
+	while kill -0 $pid 2>/dev/null; do
+		wait $pid
+		rc=$?
+	done
+	trap - TERM INT
+	[ -z "${_forwarded:-}" ] || exit 130
+	return $rc
 }
 
 _chroot_mounted=()
 
 _chroot_unmount_all()
 {
-	local i dir pid root
+	local i dir pid root try found
 	for ((i = ${#_chroot_mounted[@]} - 1; i >= 0; i--)); do
 		dir=${_chroot_mounted[i]}
 		# what the tests started and left behind (nothing, normally): by pid,
-		# only processes whose root is this chroot
-		for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-			root=$(readlink "/proc/$pid/root" 2>/dev/null) || continue
-			[ "$root" = "$dir" ] && kill -KILL "$pid" 2>/dev/null || true
+		# only processes whose root is this chroot; again until none is
+		# left, as one may still be starting another (pg_ctl a postmaster)
+		for try in 1 2 3 4 5 6 7 8 9 10; do
+			found=0
+			for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+				root=$(readlink "/proc/$pid/root" 2>/dev/null) || continue
+				if [ "$root" = "$dir" ]; then
+					kill -KILL "$pid" 2>/dev/null || true
+					found=1
+				fi
+			done
+			[ $found = 0 ] && break
+			sleep 0.5
 		done
 		for m in dev/shm sys dev/pts dev proc; do
 			if mountpoint -q "$dir/$m"; then

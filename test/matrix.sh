@@ -23,8 +23,9 @@ read -r -a suite_env <<< "${MATRIX_ENV:-}"
 
 mmss() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
 
-# one major, in a subshell of its own so that its EXIT trap unmounts its
-# chroot whatever happens; the summary line goes to fd 3
+# one major, in a background subshell of its own (run_forwarding) so that
+# its EXIT trap unmounts its chroot whatever happens; the summary line goes
+# to fd 3
 run_major()
 {
 	local major=$1 t0 t1 t2 t3 rc result=ok deb=skipped disk
@@ -41,6 +42,7 @@ run_major()
 		return 1
 	fi
 	copy_source "$top" "$CHROOT/build/ctr_dist"
+	rm -rf "$CHROOT"/tmp/ctr_dist_*	# what an interrupted run left
 	chroot_run "$CHROOT" env "${suite_env[@]}" bash -c \
 		"cd /build/ctr_dist && make test PG_MAJOR=$major" > "$logs/pg$major-test.log" 2>&1
 	rc=$?
@@ -55,7 +57,7 @@ run_major()
 	chroot_umount
 	t3=$t2
 	if [ "${MATRIX_DEB:-1}" != 0 ]; then
-		if bash test/deb.sh "$major" > "$logs/pg$major-deb.log" 2>&1; then
+		if run_forwarding bash test/deb.sh "$major" > "$logs/pg$major-deb.log" 2>&1; then
 			deb=ok
 		else
 			deb=FAILED
@@ -75,7 +77,7 @@ summary=$(mktemp)
 status=0
 for major in "${majors[@]}"; do
 	echo "== PostgreSQL $major ($(chroot_suite "$major" || echo '?'))"
-	(run_major "$major") 3>> "$summary" || status=1
+	run_forwarding run_major "$major" 3>> "$summary" || status=1
 	tail -n 1 "$summary"
 done
 echo "== matrix"
