@@ -15,10 +15,13 @@ MODULE_big = ctr_dist
 DATA = ctr_dist--0.1.0.sql ctr_dist--0.1.0--0.2.0.sql
 OBJS = \
 	src/answer.o \
+	src/breaker.o \
 	src/channel.o \
 	src/ctr_dist.o \
 	src/engine.o \
+	src/keys.o \
 	src/mock.o \
+	src/multi.o \
 	src/personas.o \
 	src/plan.o \
 	src/predict.o \
@@ -32,13 +35,17 @@ OBJS = \
 	src/ratelimit.o \
 	src/report.o \
 	src/stats.o \
+	src/transfer.o \
+	src/wait_events.o \
 	src/window.o \
 	src/worker.o
 
 # no JIT bitcode: clang need not be installed (override: PGXS sets it later)
 override with_llvm = no
 
-PG_CPPFLAGS = -I$(srcdir)/src
+# the version, once: from the control file
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/ctr_dist.control)
+PG_CPPFLAGS = -I$(srcdir)/src -DCTR_DIST_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK = -lcurl -lcjson -lm
 
 REGRESS = setup contract bad_input plan mock security operations
@@ -89,11 +96,11 @@ deb:
 
 # the tracked files of HEAD, as PGXN wants them: one directory
 # ctr_dist-VERSION/ in a zip named the same
-DIST_VERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" ctr_dist.control)
+
 dist:
 	python3 test/pgxn_meta_check.py META.json
-	git archive --format=zip --prefix=ctr_dist-$(DIST_VERSION)/ -o ctr_dist-$(DIST_VERSION).zip HEAD
-	@echo ctr_dist-$(DIST_VERSION).zip
+	git archive --format=zip --prefix=ctr_dist-$(EXTVERSION)/ -o ctr_dist-$(EXTVERSION).zip HEAD
+	@echo ctr_dist-$(EXTVERSION).zip
 
 sanitize:
 	bash test/sanitize.sh

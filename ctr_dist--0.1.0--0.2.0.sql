@@ -16,6 +16,23 @@ SELECT pg_catalog.pg_extension_config_dump('ctr_dist.predictions', '');
 SELECT pg_catalog.pg_extension_config_dump('ctr_dist.run_providers', '');
 
 -- ---------------------------------------------------------------------
+-- The shared rate limiter, visible: every slot a call takes comes back
+-- ---------------------------------------------------------------------
+CREATE FUNCTION ctr_dist.rate_limits_internal(
+    OUT provider text, OUT in_flight integer, OUT paused_until timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ctr_dist_rate_limits'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE VIEW ctr_dist.rate_limits AS
+    SELECT * FROM ctr_dist.rate_limits_internal();
+
+COMMENT ON VIEW ctr_dist.rate_limits IS
+'per provider, across all sessions (needs shared_preload_libraries): requests in flight now, and until when the provider asked to pause';
+
+GRANT SELECT ON ctr_dist.rate_limits TO PUBLIC;
+
+-- ---------------------------------------------------------------------
 -- Extension-script hazards of 0.1.0 (its script is released and frozen,
 -- so they are fixed here; self-contained, every name qualified)
 -- ---------------------------------------------------------------------

@@ -43,7 +43,7 @@ SET ctr_dist.openai_base_url = 'ftp://example.com';
 SET ctr_dist.openai_base_url = 'https://example.com/v1?x=1';
 SET ctr_dist.openai_base_url = 'https://user:pw@example.com';
 SET ctr_dist.openai_base_url = 'https://example.com/v1/';
-SET ctr_dist.openai_api_key = E'sk-a\r\nX-Injected: 1';
+ALTER SYSTEM SET ctr_dist.openai_api_key = E'sk-a\r\nX-Injected: 1';
 SET ctr_dist.no_such_setting = 1;
 -- valid values are accepted
 SET ctr_dist.providers = 'gemini, openai';

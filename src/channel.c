@@ -13,6 +13,7 @@
 #include "utils/wait_event.h"
 
 #include "channel.h"
+#include "wait_events.h"
 #include "worker.h"
 
 struct ChannelSet
@@ -40,7 +41,18 @@ channels_start(const ProviderConfig *configs, int nconfigs,
 		set->is_local[configs[i].id] = true;
 	}
 	if (nlocal > 0)
-		set->local = engine_create(local, nlocal, settings, ad, platform);
+	{
+		PG_TRY();
+		{
+			set->local = engine_create(local, nlocal, settings, ad, platform);
+		}
+		PG_FINALLY();
+		{
+			/* the engine has its own copy of the keys, or failed */
+			explicit_bzero(local, sizeof(local));
+		}
+		PG_END_TRY();
+	}
 	return set;
 }
 
@@ -90,11 +102,11 @@ void
 channels_wait(ChannelSet *set)
 {
 	if (set->local)
-		engine_wait(set->local, -1, PG_WAIT_EXTENSION);
+		engine_wait(set->local, -1, ctr_wait_event(CTR_WAIT_CALLER_REQUESTS));
 	else
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
-						 PG_WAIT_EXTENSION);
+						 ctr_wait_event(CTR_WAIT_CALLER_RESULTS));
 		ResetLatch(MyLatch);
 	}
 }

@@ -17,6 +17,7 @@
  *	  engine.c		curl multi + WaitEventSet, retries, circuit breaker
  *	  ratelimit.c	rpm, tpm and concurrency, shared when preloaded
  *	  stats.c		provider statistics and progress in shared memory
+ *	  keys.c		where API keys come from, and what keeps them secret
  *	  provider_*.c	one file per provider's wire format
  *	  answer.c		strict extraction of the 0/1 answers
  *	  mock.c		the offline predictor
@@ -29,8 +30,10 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "engine.h"
+#include "keys.h"
 #include "predict.h"
 #include "prompt.h"
 #include "provider.h"
@@ -39,7 +42,11 @@
 #include "window.h"
 #include "worker.h"
 
+#if PG_VERSION_NUM >= 180000
+PG_MODULE_MAGIC_EXT(.name = "ctr_dist",.version = CTR_DIST_VERSION);
+#else
 PG_MODULE_MAGIC;
+#endif
 
 void		_PG_init(void);
 
@@ -67,8 +74,12 @@ ctr_shmem_startup(void)
 void
 _PG_init(void)
 {
+	/* setting descriptions must outlive the query that loaded the library */
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
 	prompt_define_settings();
 	provider_define_settings();
+	keys_init();
 	predict_define_settings();
 	window_define_settings();
 	engine_define_settings();
@@ -85,4 +96,5 @@ _PG_init(void)
 		prev_shmem_startup_hook = shmem_startup_hook;
 		shmem_startup_hook = ctr_shmem_startup;
 	}
+	MemoryContextSwitchTo(old);
 }

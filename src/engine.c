@@ -1,21 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * engine.c
- *	  Batches in, answers out: curl multi driven from a WaitEventSet.
+ *	  Batches in, answers out: jobs, retries, failures, the wait loop.
  *
- * curl tells us which sockets it wants watched (CURLMOPT_SOCKETFUNCTION)
- * and when it next needs a call (CURLMOPT_TIMERFUNCTION).  engine_wait()
- * puts those sockets and the process latch in one WaitEventSet, sleeps
- * until one fires or a timer is due, and hands the events back to curl.
- * Nothing here raises an error from inside a curl callback: callbacks only
- * record, and all decisions happen after curl returns.
+ * The owner submits jobs; dispatch() starts what the concurrency limit,
+ * the circuit breaker and the rate limiter allow (transfer.c), curl runs
+ * them (multi.c), and settle_attempt() decides what each finished attempt
+ * means: throttles wait (honouring the server's hint) without using up an
+ * attempt; transient and soft failures retry with exponential backoff and
+ * jitter up to ctr_dist.max_retries; fatal answers take the provider out
+ * of this engine.  What cannot be answered goes back to the owner as a
+ * failure: the engine never invents an answer.
  *
- * A finished transfer is classified by its provider's parser.  Throttles
- * wait (honouring the server's hint) without using up an attempt;
- * transient and soft failures retry with exponential backoff and jitter up
- * to ctr_dist.max_retries; fatal answers take the provider out of this
- * engine.  What cannot be answered goes back to the owner as a failure:
- * the engine never invents an answer.
+ * Ownership is in engine.h: one release path, engine_release(), run by the
+ * engine's memory context when it goes away, on every path.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,20 +23,18 @@
 #include <curl/curl.h>
 
 #include "common/pg_prng.h"
-#include "port/pg_bitutils.h"
 #include "miscadmin.h"
-#include "storage/latch.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "compat.h"
+#include "breaker.h"
 #include "engine.h"
 #include "mock.h"
+#include "multi.h"
 #include "ratelimit.h"
 #include "stats.h"
+#include "transfer.h"
 
-#define CTR_USER_AGENT "ctr_dist/0.1.0"
-#define MAX_RESPONSE_BYTES (16 * 1024 * 1024)
 #define MAX_THROTTLE_WAITS 20
 
 static int	ctr_request_timeout = 120000;
@@ -47,54 +43,10 @@ static int	ctr_max_retries = 4;
 static int	ctr_max_retry_wait = 60000;
 static int	ctr_breaker_cooldown = 30000;
 
-/*
- * Circuit breaker: when 8 of a provider's last 10 attempts failed with a
- * transient error, stop sending to it for ctr_dist.breaker_cooldown; its
- * batches come back at once and fail over.  Then one probe decides.
- */
-#define BREAKER_WINDOW 10
-#define BREAKER_FAILURES 8
-
-typedef struct Breaker
-{
-	uint32		history;		/* last BREAKER_WINDOW attempts, 1 = failed */
-	int			recorded;
-	TimestampTz open_until;		/* 0: closed */
-	bool		probing;
-} Breaker;
-
-typedef struct ResponseBuffer
-{
-	char	   *data;			/* malloc'd: grown from curl callbacks */
-	size_t		len;
-	size_t		cap;
-	bool		overflow;
-} ResponseBuffer;
-
-typedef struct Transfer
-{
-	dlist_node	node;
-	Engine	   *engine;
-	EngineJob  *job;
-	CURL	   *easy;
-	struct curl_slist *headers;
-	MemoryContext cxt;			/* request body and strings */
-	ResponseBuffer response;
-	HttpHints	hints;
-	int64		used_tokens;	/* from the response's usage, once known */
-	TimestampTz started;
-	char		errbuf[CURL_ERROR_SIZE];
-} Transfer;
-
-typedef struct WatchedSocket
-{
-	curl_socket_t fd;
-	int			what;			/* CURL_POLL_IN/OUT/INOUT */
-} WatchedSocket;
-
 struct Engine
 {
-	MemoryContext cxt;
+	MemoryContext cxt;			/* the engine, its jobs and transfers */
+	MemoryContext scratch;		/* building one request; reset after each */
 	ProviderConfig configs[NUM_PROVIDERS];
 	bool		configured[NUM_PROVIDERS];
 	bool		dead[NUM_PROVIDERS];
@@ -102,21 +54,14 @@ struct Engine
 	char	   *ad;
 	char	   *platform;
 
-	CURLM	   *multi;
+	CurlMulti	multi;
 	dlist_head	waiting;		/* jobs not started or waiting to retry */
 	dlist_head	done;
-	dlist_head	transfers;
+	dlist_head	transfers;		/* attempts in flight (transfer.h) */
 	int			in_flight[NUM_PROVIDERS];
 	int			concurrency[NUM_PROVIDERS];	/* adaptive: halved by 429s */
 	int			successes[NUM_PROVIDERS];	/* since the last change of it */
 	Breaker		breaker[NUM_PROVIDERS];
-
-	WatchedSocket *sockets;
-	int			nsockets;
-	int			maxsockets;
-	bool		sockets_changed;
-	TimestampTz curl_deadline;	/* 0: no timer */
-	WaitEventSet *wes;
 };
 
 static bool curl_initialized = false;
@@ -172,127 +117,27 @@ engine_current_settings(EngineSettings *settings)
 	settings->breaker_cooldown_ms = ctr_breaker_cooldown;
 }
 
-/* ---- curl callbacks: record only, never ereport ---- */
-
-static size_t
-write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	ResponseBuffer *buf = (ResponseBuffer *) userdata;
-	size_t		add = size * nmemb;
-
-	if (buf->len + add + 1 > MAX_RESPONSE_BYTES)
-	{
-		buf->overflow = true;
-		return 0;				/* makes curl fail the transfer */
-	}
-	if (buf->len + add + 1 > buf->cap)
-	{
-		size_t		newcap = Max(buf->cap * 2, buf->len + add + 1);
-		char	   *p = realloc(buf->data, Max(newcap, 4096));
-
-		if (p == NULL)
-			return 0;
-		buf->data = p;
-		buf->cap = Max(newcap, 4096);
-	}
-	memcpy(buf->data + buf->len, ptr, add);
-	buf->len += add;
-	buf->data[buf->len] = '\0';
-	return add;
-}
-
-static size_t
-header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
-{
-	hints_from_header_line((HttpHints *) userdata, buffer, size * nitems);
-	return size * nitems;
-}
-
-static int
-socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	Engine	   *engine = (Engine *) userp;
-	int			i;
-
-	for (i = 0; i < engine->nsockets; i++)
-		if (engine->sockets[i].fd == fd)
-			break;
-
-	if (what == CURL_POLL_REMOVE)
-	{
-		if (i < engine->nsockets)
-			engine->sockets[i] = engine->sockets[--engine->nsockets];
-	}
-	else if (i < engine->nsockets)
-	{
-		if (engine->sockets[i].what == what)
-			return 0;
-		engine->sockets[i].what = what;
-	}
-	else
-	{
-		if (engine->nsockets == engine->maxsockets)
-			return -1;			/* curl fails the transfer; cannot happen */
-		engine->sockets[engine->nsockets].fd = fd;
-		engine->sockets[engine->nsockets].what = what;
-		engine->nsockets++;
-	}
-	engine->sockets_changed = true;
-	return 0;
-}
-
-static int
-timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	Engine	   *engine = (Engine *) userp;
-
-	if (timeout_ms < 0)
-		engine->curl_deadline = 0;
-	else
-		engine->curl_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
-	return 0;
-}
-
 /* ---- lifetime ---- */
 
+/*
+ * The one release path.  A reset callback of engine->cxt: PostgreSQL runs
+ * it when the context is deleted -- by engine_destroy() at a normal end,
+ * by transaction abort (ERROR, cancel, statement_timeout), by proc_exit()
+ * (FATAL, terminate) -- after the context's children are gone and before
+ * its own memory is.  So it touches only what lives in engine->cxt itself
+ * (the engine, its jobs and transfers) or outside PostgreSQL's memory
+ * (curl's handles, malloc'd buffers, shared limiter slots), and frees
+ * each exactly once.
+ */
 static void
-transfer_release(Transfer *t)
-{
-	Engine	   *engine = t->engine;
-
-	dlist_delete(&t->node);
-	if (t->easy)
-	{
-		curl_multi_remove_handle(engine->multi, t->easy);
-		curl_easy_cleanup(t->easy);
-	}
-	/* the headers carried the key: wipe curl's copies before freeing */
-	for (struct curl_slist *h = t->headers; h; h = h->next)
-		explicit_bzero(h->data, strlen(h->data));
-	curl_slist_free_all(t->headers);
-	free(t->response.data);
-	MemoryContextDelete(t->cxt);
-	engine->in_flight[t->job->provider]--;
-	ratelimit_release(&engine->configs[t->job->provider], engine->settings.rate_window_ms,
-					  t->job->est_tokens, t->used_tokens);
-	pfree(t);
-}
-
-/* Runs when the engine's memory goes away, also on error: no leaked handles */
-static void
-engine_reset_callback(void *arg)
+engine_release(void *arg)
 {
 	Engine	   *engine = (Engine *) arg;
 	dlist_mutable_iter iter;
 
 	dlist_foreach_modify(iter, &engine->transfers)
-		transfer_release(dlist_container(Transfer, node, iter.cur));
-	if (engine->multi)
-		curl_multi_cleanup(engine->multi);
-	engine->multi = NULL;
-	if (engine->wes)
-		FreeWaitEventSet(engine->wes);
-	engine->wes = NULL;
+		transfer_release(dlist_container(Transfer, node, iter.cur), &engine->multi);
+	multi_release(&engine->multi);
 	for (int i = 0; i < NUM_PROVIDERS; i++)
 		explicit_bzero(engine->configs[i].api_key, sizeof(engine->configs[i].api_key));
 }
@@ -304,6 +149,7 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 	MemoryContext cxt;
 	MemoryContextCallback *cb;
 	Engine	   *engine;
+	long		max_connections = 8;
 
 	if (!curl_initialized)
 	{
@@ -318,6 +164,8 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 								ALLOCSET_DEFAULT_SIZES);
 	engine = MemoryContextAllocZero(cxt, sizeof(Engine));
 	engine->cxt = cxt;
+	engine->scratch = AllocSetContextCreate(cxt, "ctr_dist request",
+											ALLOCSET_DEFAULT_SIZES);
 	engine->settings = *settings;
 	engine->ad = MemoryContextStrdup(cxt, ad);
 	engine->platform = MemoryContextStrdup(cxt, platform);
@@ -329,26 +177,16 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 		engine->configs[configs[i].id] = configs[i];
 		engine->configured[configs[i].id] = true;
 		engine->concurrency[configs[i].id] = configs[i].max_concurrency;
-		engine->maxsockets += configs[i].max_concurrency * 2;
+		max_connections += configs[i].max_concurrency;
 	}
-	engine->maxsockets += 8;
-	engine->sockets = MemoryContextAlloc(cxt, sizeof(WatchedSocket) * engine->maxsockets);
 
+	/* from here on, everything the engine acquires has its release path */
 	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
-	cb->func = engine_reset_callback;
+	cb->func = engine_release;
 	cb->arg = engine;
 	MemoryContextRegisterResetCallback(cxt, cb);
 
-	engine->multi = curl_multi_init();
-	if (engine->multi == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not create a libcurl multi handle")));
-	curl_multi_setopt(engine->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(engine->multi, CURLMOPT_SOCKETDATA, engine);
-	curl_multi_setopt(engine->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(engine->multi, CURLMOPT_TIMERDATA, engine);
-	curl_multi_setopt(engine->multi, CURLMOPT_MAXCONNECTS, (long) engine->maxsockets);
+	multi_init(&engine->multi, cxt, max_connections);
 	return engine;
 }
 
@@ -357,6 +195,7 @@ engine_destroy(Engine *engine)
 {
 	MemoryContextDelete(engine->cxt);
 }
+
 
 EngineJob *
 engine_new_job(Engine *engine, int64 batch_no, ProviderId provider,
@@ -429,71 +268,6 @@ start_mock(Engine *engine, EngineJob *job)
 		finish_job(engine, job, OUTCOME_BUG, "mock could not read the batch");
 }
 
-static void
-start_transfer(Engine *engine, EngineJob *job)
-{
-	const ProviderConfig *cfg = &engine->configs[job->provider];
-	const ProviderOps *ops = provider_ops(job->provider);
-	ProviderRequest req = {0};
-	Transfer   *t;
-	MemoryContext old;
-	CURL	   *easy;
-
-	t = MemoryContextAllocZero(engine->cxt, sizeof(Transfer));
-	t->engine = engine;
-	t->job = job;
-	t->cxt = AllocSetContextCreate(engine->cxt, "ctr_dist transfer",
-								   ALLOCSET_SMALL_SIZES);
-	dlist_push_tail(&engine->transfers, &t->node);
-	t->started = GetCurrentTimestamp();
-	engine->in_flight[job->provider]++;
-
-	old = MemoryContextSwitchTo(t->cxt);
-	ops->build(cfg, job->text, job->n, &req);
-	job->counters.requests++;
-	for (int i = 0; i < req.nheaders; i++)
-	{
-		struct curl_slist *h = curl_slist_append(t->headers, req.headers[i]);
-
-		explicit_bzero(req.headers[i], strlen(req.headers[i]));
-		if (h == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
-		t->headers = h;
-	}
-	MemoryContextSwitchTo(old);
-
-	t->easy = easy = curl_easy_init();
-	if (easy == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not create a libcurl handle")));
-	curl_easy_setopt(easy, CURLOPT_URL, req.url);
-	curl_easy_setopt(easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req.body);
-	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req.body_len);
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
-	curl_easy_setopt(easy, CURLOPT_USERAGENT, CTR_USER_AGENT);
-	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	/* a key goes only to its provider's base URL: no redirects, no other schemes */
-	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) engine->settings.request_timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) engine->settings.connect_timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t->response);
-	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t->hints);
-	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf);
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
-	if (curl_multi_add_handle(engine->multi, easy) != CURLM_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not start an HTTP request to provider \"%s\"", ops->name)));
-}
-
 /* Backoff for the k-th retry: 0.5 s * 2^(k-1), at most 8 s, 75-100% jitter */
 static long
 backoff_ms(int k)
@@ -529,52 +303,6 @@ take_out_provider(Engine *engine, ProviderId provider, const char *reason)
 	bounce_waiting(engine, provider, OUTCOME_FATAL, reason);
 }
 
-/* Record an attempt for the breaker; true if this failure opened it */
-static bool
-breaker_record(Engine *engine, ProviderId provider, bool failed)
-{
-	Breaker    *b = &engine->breaker[provider];
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (b->probing)
-	{
-		b->probing = false;
-		if (!failed)
-		{
-			memset(b, 0, sizeof(*b));
-			return false;
-		}
-		b->open_until = TimestampTzPlusMilliseconds(now, engine->settings.breaker_cooldown_ms);
-		return true;
-	}
-	b->history = ((b->history << 1) | (failed ? 1 : 0)) & ((1u << BREAKER_WINDOW) - 1);
-	b->recorded = Min(b->recorded + 1, BREAKER_WINDOW);
-	if (b->open_until == 0 && failed && b->recorded == BREAKER_WINDOW &&
-		pg_popcount32(b->history) >= BREAKER_FAILURES)
-	{
-		b->open_until = TimestampTzPlusMilliseconds(now, engine->settings.breaker_cooldown_ms);
-		return true;
-	}
-	return false;
-}
-
-/*
- * May a job of this provider be sent now, as far as the breaker goes?
- * Open: no.  Cooldown over: one probe at a time.
- */
-static bool
-breaker_allows(Engine *engine, ProviderId provider)
-{
-	Breaker    *b = &engine->breaker[provider];
-
-	if (b->open_until == 0)
-		return true;
-	if (b->probing || GetCurrentTimestamp() < b->open_until)
-		return false;
-	b->probing = true;
-	return true;
-}
-
 /* Decide what an attempt's outcome means for its job */
 static void
 settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
@@ -591,7 +319,8 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 
 	if (out->cls == OUTCOME_OK || out->cls == OUTCOME_TRANSIENT)
 	{
-		if (breaker_record(engine, p, out->cls == OUTCOME_TRANSIENT))
+		if (breaker_record(&engine->breaker[p], out->cls == OUTCOME_TRANSIENT,
+						   engine->settings.breaker_cooldown_ms))
 		{
 			job->counters.breaker_trips++;
 			bounce_waiting(engine, p, OUTCOME_TRANSIENT, "circuit breaker open: most recent requests failed");
@@ -634,7 +363,7 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 			break;
 		case OUTCOME_TRANSIENT:
 		case OUTCOME_SOFT:
-			if (engine->breaker[p].open_until != 0 ||
+			if (breaker_is_open(&engine->breaker[p]) ||
 				++job->attempts > engine->settings.max_retries)
 			{
 				finish_job(engine, job, out->cls, NULL);
@@ -657,79 +386,50 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 	dlist_push_tail(&engine->waiting, &job->node);
 }
 
+/* OpenAI's x-ratelimit-remaining-requests: 0 pauses until one request is free */
 static void
-network_outcome(CURLcode code, const char *errbuf, bool overflow, Outcome *out)
+pause_if_exhausted(Engine *engine, ProviderId provider, const HttpHints *hints)
 {
-	const char *what = errbuf[0] ? errbuf : curl_easy_strerror(code);
+	double		reset;
+	long		limit;
+	double		pause;
 
-	switch (code)
-	{
-		case CURLE_WRITE_ERROR:
-			outcome_fail(out, OUTCOME_SOFT, "%s", overflow ? "response too large" : what);
-			break;
-		case CURLE_PEER_FAILED_VERIFICATION:
-		case CURLE_SSL_CACERT_BADFILE:
-		case CURLE_UNSUPPORTED_PROTOCOL:
-		case CURLE_URL_MALFORMAT:
-			outcome_fail(out, OUTCOME_FATAL, "%s", what);
-			break;
-		default:
-			/* timeouts, resets, refused connections, DNS: worth retrying */
-			outcome_fail(out, OUTCOME_TRANSIENT, "%s", what);
-			break;
-	}
+	if (strcmp(hints->ratelimit_remaining_requests, "0") != 0)
+		return;
+	/* the budget refills continuously: reset is the time to refill all of it */
+	reset = parse_duration_text(hints->ratelimit_reset_requests);
+	limit = strtol(hints->ratelimit_limit_requests, NULL, 10);
+	pause = reset / Max(limit, 1);
+	if (pause > 0 && pause * 1000.0 <= engine->settings.max_retry_wait_ms)
+		ratelimit_pause(provider, (long) ceil(pause * 1000.0));
 }
 
 static void
 finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 {
 	EngineJob  *job = t->job;
+	ProviderConfig *cfg = &engine->configs[job->provider];
 	Outcome		out;
 	uint8		clicks[CTR_MAX_BATCH];
+	int			retries_before = job->retries;
+	double		latency_ms;
 
 	memset(&out, 0, sizeof(out));
 	out.n = job->n;
 	out.clicks = clicks;
 	out.retry_after = -1;
 
-	if (code != CURLE_OK)
-		network_outcome(code, t->errbuf, t->response.overflow, &out);
-	else
-	{
-		long		status = 0;
-
-		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-		provider_ops(job->provider)->parse((int) status,
-										   t->response.data ? t->response.data : "",
-										   t->response.len, &t->hints, &out);
-		out.http_status = (int) status;
-	}
+	transfer_outcome(t, code, &out);
 	if (out.cls == OUTCOME_OK)
 		memcpy(job->clicks, clicks, job->n);
-	t->used_tokens = out.tokens_in + out.tokens_out;
-	if (strcmp(t->hints.ratelimit_remaining_requests, "0") == 0)
-	{
-		/*
-		 * OpenAI's budget refills continuously: reset is the time to refill
-		 * all of it, so one request frees up after reset / limit.
-		 */
-		double		reset = parse_duration_text(t->hints.ratelimit_reset_requests);
-		long		limit = strtol(t->hints.ratelimit_limit_requests, NULL, 10);
-		double		pause = reset / Max(limit, 1);
+	pause_if_exhausted(engine, job->provider, &t->hints);
+	latency_ms = (double) (GetCurrentTimestamp() - t->started) / 1000.0;
 
-		if (pause > 0 && pause * 1000.0 <= engine->settings.max_retry_wait_ms)
-			ratelimit_pause(job->provider, (long) ceil(pause * 1000.0));
-	}
-	{
-		int			retries_before = job->retries;
-		double		latency_ms = (double) (GetCurrentTimestamp() - t->started) / 1000.0;
-		ProviderConfig *cfg = &engine->configs[job->provider];
-
-		transfer_release(t);
-		settle_attempt(engine, job, &out);
-		stats_count_attempt(cfg, out.cls, out.http_status, latency_ms,
-							out.tokens_in, out.tokens_out, job->retries > retries_before);
-	}
+	engine->in_flight[job->provider]--;
+	transfer_release(t, &engine->multi);
+	settle_attempt(engine, job, &out);
+	stats_count_attempt(cfg, out.cls, out.http_status, latency_ms,
+						out.tokens_in, out.tokens_out, job->retries > retries_before);
 }
 
 /* Start whatever may start now; returns ms until the next job is due, or -1 */
@@ -739,12 +439,13 @@ dispatch(Engine *engine)
 	dlist_mutable_iter iter;
 	TimestampTz now = GetCurrentTimestamp();
 	long		next = -1;
-	long		wait;
 
 	dlist_foreach_modify(iter, &engine->waiting)
 	{
 		EngineJob  *job = dlist_container(EngineJob, node, iter.cur);
 		ProviderId	p = job->provider;
+		Transfer   *t;
+		long		wait;
 
 		if (job->not_before > now)
 		{
@@ -762,7 +463,7 @@ dispatch(Engine *engine)
 		}
 		if (engine->in_flight[p] >= engine->concurrency[p])
 			continue;
-		if (!breaker_allows(engine, p))
+		if (!breaker_allows(&engine->breaker[p]))
 		{
 			dlist_delete(&job->node);
 			finish_job(engine, job, OUTCOME_TRANSIENT,
@@ -770,11 +471,13 @@ dispatch(Engine *engine)
 			continue;
 		}
 		job->est_tokens = batch_tokens_in(job->text_len) + batch_tokens_out(job->n);
-		if (!ratelimit_acquire(&engine->configs[p], engine->settings.rate_window_ms,
-							   job->est_tokens, &wait))
+		t = transfer_create(engine->cxt, &engine->transfers, job,
+							&engine->configs[p], engine->settings.rate_window_ms);
+		if (!transfer_acquire(t, &wait))
 		{
 			/* give back a probe the limiter did not let through */
-			engine->breaker[p].probing = false;
+			breaker_unprobe(&engine->breaker[p]);
+			transfer_release(t, &engine->multi);
 			job->counters.paced_ms += (int32) wait;
 			job->not_before = TimestampTzPlusMilliseconds(now, wait);
 			if (next < 0 || wait < next)
@@ -782,8 +485,8 @@ dispatch(Engine *engine)
 			continue;
 		}
 		dlist_delete(&job->node);
-		start_transfer(engine, job);
-		/* let curl start it: the timer callback asks for an immediate call */
+		engine->in_flight[p]++;
+		transfer_start(t, &engine->multi, &engine->settings, engine->scratch);
 	}
 	return next;
 }
@@ -791,39 +494,16 @@ dispatch(Engine *engine)
 static void
 collect_finished(Engine *engine)
 {
-	CURLMsg    *msg;
-	int			left;
+	CURL	   *easy;
+	CURLcode	code;
 
-	while ((msg = curl_multi_info_read(engine->multi, &left)) != NULL)
+	while ((easy = multi_next_done(&engine->multi, &code)) != NULL)
 	{
 		Transfer   *t;
 
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
-		finish_transfer(engine, t, msg->data.result);
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t);
+		finish_transfer(engine, t, code);
 	}
-}
-
-static void
-rebuild_wait_set(Engine *engine)
-{
-	if (engine->wes)
-		FreeWaitEventSet(engine->wes);
-	engine->wes = ctr_create_wait_event_set(engine->cxt, engine->nsockets + 2);
-	AddWaitEventToSet(engine->wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(engine->wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (int i = 0; i < engine->nsockets; i++)
-	{
-		uint32		events = 0;
-
-		if (engine->sockets[i].what & CURL_POLL_IN)
-			events |= WL_SOCKET_READABLE;
-		if (engine->sockets[i].what & CURL_POLL_OUT)
-			events |= WL_SOCKET_WRITEABLE;
-		AddWaitEventToSet(engine->wes, events, engine->sockets[i].fd, NULL, NULL);
-	}
-	engine->sockets_changed = false;
 }
 
 /*
@@ -835,58 +515,14 @@ rebuild_wait_set(Engine *engine)
 void
 engine_wait(Engine *engine, long timeout_ms, uint32 wait_event_info)
 {
-	WaitEvent	events[16];
-	int			nevents;
-	int			running;
-	long		next_job;
 	long		timeout = timeout_ms;
-	bool		curl_due = false;
+	long		next_job = dispatch(engine);
 
-	next_job = dispatch(engine);
 	if (!dlist_is_empty(&engine->done))
 		timeout = 0;			/* the owner has results to collect */
-
 	if (next_job >= 0 && (timeout < 0 || next_job < timeout))
 		timeout = next_job;
-	if (engine->curl_deadline != 0)
-	{
-		TimestampTz now = GetCurrentTimestamp();
-		long		ms = engine->curl_deadline <= now ? 0 :
-			(long) ((engine->curl_deadline - now + 999) / 1000);
-
-		if (timeout < 0 || ms <= timeout)
-		{
-			timeout = ms;
-			curl_due = true;
-		}
-	}
-
-	if (engine->wes == NULL || engine->sockets_changed)
-		rebuild_wait_set(engine);
-
-	nevents = WaitEventSetWait(engine->wes, timeout, events, lengthof(events),
-							   wait_event_info);
-	for (int i = 0; i < nevents; i++)
-	{
-		if (events[i].events & WL_LATCH_SET)
-			ResetLatch(MyLatch);
-		else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-		{
-			int			flags = 0;
-
-			if (events[i].events & WL_SOCKET_READABLE)
-				flags |= CURL_CSELECT_IN;
-			if (events[i].events & WL_SOCKET_WRITEABLE)
-				flags |= CURL_CSELECT_OUT;
-			curl_multi_socket_action(engine->multi, events[i].fd, flags, &running);
-		}
-	}
-	if (engine->curl_deadline != 0 &&
-		(curl_due || engine->curl_deadline <= GetCurrentTimestamp()))
-	{
-		engine->curl_deadline = 0;
-		curl_multi_socket_action(engine->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	}
+	multi_wait(&engine->multi, timeout, wait_event_info);
 	collect_finished(engine);
 	dispatch(engine);
 }

@@ -9,6 +9,34 @@
  * and collects finished jobs; engine_wait() sleeps on the process latch
  * and curl's sockets together, so interrupts are served mid-request.
  *
+ * Who owns what (one owner, one release path each):
+ *
+ *	what				created by		owner		freed by
+ *	Engine, its jobs	engine_create,	engine->cxt	the context (jobs: also
+ *						engine_new_job				engine_free_job)
+ *	curl multi, wait	engine_create,	Engine		engine_release
+ *	set, sockets		multi.c						(multi.h)
+ *	transfers: easy		dispatch,		Engine's	transfer_release, when
+ *	handle, headers,	transfer.c		transfer	curl reports the transfer
+ *	response, limiter					list		done, else engine_release
+ *	slot (transfer.h)
+ *	keys (configs[])	engine_create	Engine		wiped by engine_release
+ *	job texts			the owner		the owner	the owner, after the job
+ *
+ * engine_release() is a reset callback of engine->cxt, so it runs exactly
+ * once whichever way the engine ends:
+ *	normal end		engine_destroy() deletes the context (the caller's
+ *					channels_finish(), or the worker's exit callback);
+ *	ERROR, cancel,	the caller's engine->cxt is a child of the call's memory,
+ *	statement_timeout  deleted by transaction (or subtransaction) abort;
+ *	FATAL, terminate	the caller: proc_exit() aborts the transaction, which
+ *					deletes the context; a worker: its before_shmem_exit
+ *					callback calls engine_destroy();
+ *	postmaster death	WL_EXIT_ON_PM_DEATH exits through proc_exit(), as above.
+ * It never raises, and touches only memory of engine->cxt itself (which
+ * PostgreSQL frees after the callback) or outside PostgreSQL (curl, malloc,
+ * the shared limiter); engine->cxt has no child context that it uses.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef CTR_ENGINE_H

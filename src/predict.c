@@ -20,6 +20,7 @@
 #include "utils/tuplestore.h"
 #include "utils/varlena.h"
 
+#include "keys.h"
 #include "plan.h"
 #include "predict.h"
 #include "prompt.h"
@@ -160,8 +161,8 @@ choose_providers(CallState *cs, ArrayType *arg)
 		ereport(NOTICE,
 				(errmsg("no API key is set for %s: the offline mock predictor is answering",
 						nokey.len ? nokey.data : "the providers asked for"),
-				 errhint("Set ctr_dist.openai_api_key, ctr_dist.deepseek_api_key or ctr_dist.gemini_api_key "
-						 "(superuser, e.g. with ALTER SYSTEM), or the server environment variables "
+				 errhint("Name a key file in ctr_dist.openai_api_key_file, ctr_dist.deepseek_api_key_file or "
+						 "ctr_dist.gemini_api_key_file (superuser), or set the server environment variable "
 						 "OPENAI_API_KEY, DEEPSEEK_API_KEY or GEMINI_API_KEY.")));
 		provider_fill_config(PROVIDER_MOCK, &cs->play[0]);
 		weights[0] = 1;
@@ -170,7 +171,7 @@ choose_providers(CallState *cs, ArrayType *arg)
 	else if (nokey.len > 0)
 		ereport(NOTICE,
 				(errmsg("skipping providers without an API key: %s", nokey.data),
-				 errhint("Set ctr_dist.<provider>_api_key or the server environment variable <PROVIDER>_API_KEY.")));
+				 errhint("Name a key file in ctr_dist.<provider>_api_key_file, or set the server environment variable <PROVIDER>_API_KEY.")));
 
 	plan_init(&cs->plan, weights, cs->nplay);
 	cs->next_pick = -1;
@@ -217,6 +218,7 @@ ctr_predict(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	cs = palloc0(sizeof(CallState));
+	keys_wipe_at_reset(CurrentMemoryContext, cs->play, NUM_PROVIDERS);
 	choose_providers(cs, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
 	window_run(cs, relid, batch_size, ad, platform, rsinfo);
 

@@ -3,10 +3,10 @@
  * provider.c
  *	  The provider registry and its settings.
  *
- * Keys and base URLs are superuser-only (a user who could change a base
- * URL could send the key to a host of their own) and hidden from other
- * roles; everything else a user may tune per session.  Invalid values are
- * rejected when set, by check hooks.
+ * Base URLs are superuser-only (a user who could change a base URL could
+ * send the key to a host of their own) and hidden from other roles; keys
+ * are keys.c's; everything else a user may tune per session.  Invalid
+ * values are rejected when set, by check hooks.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,13 +18,13 @@
 
 #include "utils/guc.h"
 
+#include "keys.h"
 #include "mock.h"
 #include "provider.h"
 #include "provider_json.h"
 
 typedef struct ProviderSettings
 {
-	char	   *api_key;
 	char	   *base_url;
 	char	   *model;
 	int			weight;
@@ -74,25 +74,13 @@ provider_lookup(const char *name, ProviderId *id)
 	return false;
 }
 
-/* no control characters: a value goes into an HTTP header or URL */
-static bool
-printable(const char *s)
+/* no control characters or spaces: a value goes into an HTTP header or URL */
+bool
+value_printable(const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
 		if (*p < 0x21 || *p == 0x7f)
 			return false;
-	return true;
-}
-
-static bool
-check_api_key(char **newval, void **extra, GucSource source)
-{
-	if (strlen(*newval) >= CTR_KEY_MAX || !printable(*newval))
-	{
-		GUC_check_errdetail("An API key is at most %d printable characters without spaces.",
-							CTR_KEY_MAX - 1);
-		return false;
-	}
 	return true;
 }
 
@@ -103,7 +91,7 @@ check_base_url(char **newval, void **extra, GucSource source)
 	size_t		len = strlen(url);
 	const char *host;
 
-	if (len >= CTR_URL_MAX || !printable(url))
+	if (len >= CTR_URL_MAX || !value_printable(url))
 	{
 		GUC_check_errdetail("A base URL is at most %d characters without spaces.", CTR_URL_MAX - 1);
 		return false;
@@ -162,12 +150,6 @@ provider_define_settings(void)
 		ProviderSettings *s = &settings[i];
 
 #define NAME(suffix) psprintf("ctr_dist.%s_" suffix, ops->name)
-		DefineCustomStringVariable(NAME("api_key"),
-								   psprintf("API key for %s; empty uses the server environment variable %s.",
-											ops->name, ops->key_env),
-								   NULL, &s->api_key, "",
-								   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
-								   check_api_key, NULL, NULL);
 		DefineCustomStringVariable(NAME("base_url"),
 								   psprintf("Base URL of the %s API.", ops->name),
 								   "The API key is sent only to this URL.",
@@ -207,7 +189,7 @@ provider_define_settings(void)
 	}
 }
 
-/* The effective configuration of one provider, key included (env fallback) */
+/* The effective configuration of one provider, key included (keys.c; may ereport) */
 void
 provider_fill_config(ProviderId id, ProviderConfig *cfg)
 {
@@ -222,13 +204,8 @@ provider_fill_config(ProviderId id, ProviderConfig *cfg)
 	else
 	{
 		const ProviderSettings *s = &settings[id];
-		const char *key = s->api_key;
 
-		if (key == NULL || key[0] == '\0')
-			key = getenv(provider_ops(id)->key_env);
-		/* an environment value gets the same sanity rules as the setting */
-		if (key != NULL && strlen(key) < CTR_KEY_MAX && printable(key))
-			strlcpy(cfg->api_key, key, sizeof(cfg->api_key));
+		keys_get(id, cfg->api_key);
 		strlcpy(cfg->base_url, s->base_url, sizeof(cfg->base_url));
 		strlcpy(cfg->model, s->model, sizeof(cfg->model));
 		cfg->max_concurrency = s->max_concurrency;

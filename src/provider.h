@@ -147,6 +147,7 @@ extern bool provider_lookup(const char *name, ProviderId *id);
 extern void provider_define_settings(void);
 extern void provider_fill_config(ProviderId id, ProviderConfig *cfg);
 extern int	provider_weight(ProviderId id);
+extern bool value_printable(const char *s);
 
 /* provider_openai.c: shared by OpenAI-compatible providers */
 extern void openai_compat_parse(int http_status, const char *body, size_t len,

@@ -21,12 +21,15 @@
  */
 #include "postgres.h"
 
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/tuplestore.h"
 
 #include "ratelimit.h"
 
@@ -178,4 +181,47 @@ ratelimit_pause(ProviderId provider, long ms)
 	SpinLockAcquire(&pace->mutex);
 	pace->paused_until = Max(pace->paused_until, until);
 	SpinLockRelease(&pace->mutex);
+}
+
+PG_FUNCTION_INFO_V1(ctr_dist_rate_limits);
+
+/*
+ * ctr_dist.rate_limits: the shared limiter's state per provider, so that an
+ * operator (and the tests) can see that every slot taken was given back.
+ * Without the library preloaded there is no shared limiter: no rows.
+ */
+Datum
+ctr_dist_rate_limits(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz now = GetCurrentTimestamp();
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (shared_pace == NULL)
+	{
+		ereport(NOTICE,
+				(errmsg("ctr_dist rate limits are shared only with shared_preload_libraries = 'ctr_dist'"),
+				 errhint("Without it each call keeps its own limits.")));
+		return (Datum) 0;
+	}
+	for (int i = 0; i < PROVIDER_MOCK; i++)
+	{
+		ProviderPace *pace = &shared_pace->providers[i];
+		ProviderPace copy;
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		SpinLockAcquire(&pace->mutex);
+		copy = *pace;
+		SpinLockRelease(&pace->mutex);
+
+		values[0] = CStringGetTextDatum(provider_ops((ProviderId) i)->name);
+		values[1] = Int32GetDatum(copy.in_flight);
+		if (copy.paused_until > now)
+			values[2] = TimestampTzGetDatum(copy.paused_until);
+		else
+			nulls[2] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

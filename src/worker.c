@@ -37,6 +37,7 @@
 #include "utils/resowner.h"
 #include "utils/wait_event.h"
 
+#include "wait_events.h"
 #include "worker.h"
 
 #define CTR_DSM_MAGIC		0x63747264	/* "ctrd" */
@@ -149,7 +150,8 @@ WorkerPool *
 worker_pool_start(const ProviderConfig *configs, int nconfigs,
 				  const EngineSettings *settings, const char *ad, const char *platform)
 {
-	WorkerPool *pool = palloc0(sizeof(WorkerPool));
+	WorkerPool *pool;
+	MemoryContext old;
 	shm_toc_estimator e;
 	shm_toc    *toc;
 	int			nwanted = 0;
@@ -158,11 +160,23 @@ worker_pool_start(const ProviderConfig *configs, int nconfigs,
 	char	   *p;
 	StringInfoData failed;
 
+	/*
+	 * The pool and the worker handles must outlive the call's memory: on
+	 * abort the segment's detach callback runs when the resource owner is
+	 * released, and the call's memory may already be gone by then.  The
+	 * (sub)transaction's context lasts until after that.
+	 */
+	old = MemoryContextSwitchTo(CurTransactionContext);
+	pool = palloc0(sizeof(WorkerPool));
+
 	for (int i = 0; i < nconfigs && nwanted < ctr_max_workers; i++)
 		if (configs[i].id != PROVIDER_MOCK)
 			want[nwanted++] = i;
 	if (nwanted == 0)
+	{
+		MemoryContextSwitchTo(old);
 		return pool;
+	}
 
 	shm_toc_initialize_estimator(&e);
 	shm_toc_estimate_chunk(&e, sizeof(CallHeader));
@@ -219,6 +233,7 @@ worker_pool_start(const ProviderConfig *configs, int nconfigs,
 		slot->in = shm_mq_attach(in, pool->seg, slot->handle);
 	}
 	pool->nworkers = nwanted;
+	MemoryContextSwitchTo(old);
 
 	if (failed.len > 0)
 		ereport(NOTICE,
@@ -378,15 +393,28 @@ worker_pool_receive(WorkerPool *pool, ChannelResult *res)
 void
 worker_pool_finish(WorkerPool *pool)
 {
-	if (pool->seg == NULL)
-		return;
-	wipe_keys(pool);
-	cancel_on_dsm_detach(pool->seg, pool_on_detach, PointerGetDatum(pool));
-	dsm_detach(pool->seg);
-	pool->seg = NULL;
+	if (pool->seg != NULL)
+	{
+		wipe_keys(pool);
+		cancel_on_dsm_detach(pool->seg, pool_on_detach, PointerGetDatum(pool));
+		for (int i = 0; i < pool->nworkers; i++)
+		{
+			if (pool->workers[i].out)
+				shm_mq_detach(pool->workers[i].out);
+			if (pool->workers[i].in)
+				shm_mq_detach(pool->workers[i].in);
+		}
+		dsm_detach(pool->seg);
+		pool->seg = NULL;
+		for (int i = 0; i < pool->nworkers; i++)
+			if (pool->workers[i].handle)
+				(void) WaitForBackgroundWorkerShutdown(pool->workers[i].handle);
+	}
+	/* every batch was answered, so nothing is left unsent */
 	for (int i = 0; i < pool->nworkers; i++)
 		if (pool->workers[i].handle)
-			(void) WaitForBackgroundWorkerShutdown(pool->workers[i].handle);
+			pfree(pool->workers[i].handle);
+	pfree(pool);
 }
 
 /* ---- worker side ---- */
@@ -525,7 +553,7 @@ ctr_dist_worker_main(Datum main_arg)
 
 		if (leader_done)
 			break;				/* nobody to answer to: drop what is in flight */
-		engine_wait(engine, -1, PG_WAIT_EXTENSION);
+		engine_wait(engine, -1, ctr_wait_event(CTR_WAIT_WORKER_REQUESTS));
 	}
 
 	proc_exit(0);

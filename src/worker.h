@@ -3,6 +3,34 @@
  * worker.h
  *	  Background workers that run one provider's requests each.
  *
+ * Who owns what (one owner, one release path each):
+ *
+ *	what			created by			owner		freed by
+ *	DSM segment		worker_pool_start	the leader	worker_pool_finish
+ *	(settings,		(dsm_create under	(resource	(dsm_detach); on abort
+ *	keys, queues)	CurrentResourceOwner) owner)	the resource owner's
+ *													release detaches it
+ *	keys in DSM		worker_pool_start	leader		each worker wipes its own
+ *													after copying it; the
+ *													detach callback and
+ *													worker_pool_finish wipe
+ *													all of them
+ *	WorkerPool,		worker_pool_start,	the (sub)-	worker_pool_finish (pfree);
+ *	worker handles,	in CurTransaction-	transaction	on abort the context, which
+ *	shm_mq handles	Context				context		outlives the detach callback
+ *	workers			RegisterDynamic-	postmaster	exit when the leader detaches
+ *	(processes)		BackgroundWorker	(BGW_NEVER_	(normal end: the leader waits
+ *									RESTART)	for them) or when the detach
+ *													callback terminates them
+ *													(abort, FATAL, proc_exit)
+ *	worker's engine	ctr_dist_worker_main  worker	before_shmem_exit callback
+ *													(engine_destroy), on every
+ *													exit: normal, ERROR, FATAL
+ *													(SIGTERM), postmaster death
+ *	batch texts		worker loop			worker		after the job's result
+ *	(worker side)	(TopMemoryContext			is sent (or dropped)
+ *					child)
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef CTR_WORKER_H

@@ -26,6 +26,7 @@ import math
 import os
 import random
 import re
+import select
 import signal
 import socket
 import socketserver
@@ -107,7 +108,7 @@ class Fault:
     def __init__(self, raw, where):
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: a fault must be an object")
-        unknown = set(raw) - {"kind", "rate", "first", "provider", "params"}
+        unknown = set(raw) - {"kind", "rate", "first", "after", "provider", "model", "params"}
         if unknown:
             raise ConfigError(f"{where}: unknown fault field(s) {sorted(unknown)}")
         self.kind = raw.get("kind")
@@ -119,9 +120,15 @@ class Fault:
         self.first = raw.get("first")
         if self.first is not None and (not isinstance(self.first, int) or self.first < 0):
             raise ConfigError(f"{where}: first must be a non-negative integer")
+        self.after = raw.get("after")
+        if self.after is not None and (not isinstance(self.after, int) or self.after < 0):
+            raise ConfigError(f"{where}: after must be a non-negative integer")
         self.provider = raw.get("provider")
         if self.provider is not None and self.provider not in PROVIDERS:
             raise ConfigError(f"{where}: unknown provider {self.provider!r}")
+        self.model = raw.get("model")
+        if self.model is not None and not isinstance(self.model, str):
+            raise ConfigError(f"{where}: model must be a string")
         self.params = raw.get("params") or {}
         if not isinstance(self.params, dict):
             raise ConfigError(f"{where}: params must be an object")
@@ -1524,6 +1531,7 @@ class ProviderState:
 
     def __init__(self):
         self.in_flight = 0          # survives reset: requests are still running
+        self.in_flight_by_model = {}
         self.reset()
 
     def reset(self):
@@ -1531,6 +1539,7 @@ class ProviderState:
         self.status = {}
         self.faults = {}
         self.max_in_flight = self.in_flight
+        self.max_in_flight_by_model = {m: n for m, n in self.in_flight_by_model.items() if n}
         self.tokens_in = 0
         self.tokens_out = 0
         self.answered_personas = 0
@@ -1546,6 +1555,7 @@ class ProviderState:
         self.token_log = deque()    # (time, tokens) for tpm and x-ratelimit-*-tokens
         self.token_sum = 0
         self.seq = 0                # per-provider order, drives fault picking
+        self.seq_by_model = {}      # the same per model, for faults with "model"
 
     def snapshot(self):
         return {
@@ -1554,6 +1564,8 @@ class ProviderState:
             "faults": dict(self.faults),
             "max_in_flight": self.max_in_flight,
             "in_flight": self.in_flight,
+            "in_flight_by_model": {m: n for m, n in self.in_flight_by_model.items() if n},
+            "max_in_flight_by_model": dict(self.max_in_flight_by_model),
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
             "answered_personas": self.answered_personas,
@@ -1618,6 +1630,7 @@ class App:
             self.config = config
             for st in self.state.values():
                 st.seq = 0          # "first: N" counts from the new config
+                st.seq_by_model = {}
 
     def reset(self):
         with self.lock:
@@ -1667,7 +1680,7 @@ class App:
             st.token_sum -= st.token_log.popleft()[1]
 
     # -- the pipeline -----------------------------------------------------
-    def arrive(self, provider, cfg, headers):
+    def arrive(self, provider, cfg, headers, model=None):
         now = time.monotonic()
         ua = headers.get("User-Agent")
         ae = headers.get("Accept-Encoding")
@@ -1675,6 +1688,9 @@ class App:
             st = self.state[provider]
             st.requests += 1
             st.in_flight += 1
+            st.in_flight_by_model[model] = st.in_flight_by_model.get(model, 0) + 1
+            st.max_in_flight_by_model[model] = max(st.max_in_flight_by_model.get(model, 0),
+                                                   st.in_flight_by_model[model])
             st.max_in_flight = max(st.max_in_flight, st.in_flight)
             if st.first_request_at is None:
                 st.first_request_at = now
@@ -1688,12 +1704,15 @@ class App:
                 st.accept_encoding_seen.add(ae)
             seq = st.seq
             st.seq += 1
-            return seq, st.in_flight
+            model_seq = st.seq_by_model.get(model, 0)
+            st.seq_by_model[model] = model_seq + 1
+            return (seq, model_seq), st.in_flight
 
-    def depart(self, provider, reply, fault_kind):
+    def depart(self, provider, reply, fault_kind, model=None):
         with self.lock:
             st = self.state[provider]
             st.in_flight -= 1
+            st.in_flight_by_model[model] = st.in_flight_by_model.get(model, 1) - 1
             key = str(reply.status) if reply and reply.transport not in ("reset", "hang") else "closed"
             st.status[key] = st.status.get(key, 0) + 1
             if fault_kind:
@@ -1728,14 +1747,23 @@ class App:
             st.token_sum += tokens
             return None, st.token_sum
 
-    def pick_fault(self, cfg, seq):
+    def pick_fault(self, cfg, seq, model=None):
         """At most one fault, chosen by an RNG seeded from (seed, provider, request number),
-        so the outcome of request #n does not depend on thread timing."""
+        so the outcome of request #n does not depend on thread timing.  A fault with a
+        "model" applies only to that model's requests and counts "first"/"after" in them."""
         if not cfg.faults:
             return None
+        seq, model_seq = seq
         rng = random.Random(f"{cfg.seed}|{cfg.name}|{seq}")
         for f in cfg.faults:
-            if f.first is not None and seq >= f.first:
+            n = seq
+            if f.model is not None:
+                if f.model != model:
+                    continue
+                n = model_seq
+            if f.first is not None and n >= f.first:
+                continue
+            if f.after is not None and n < f.after:
                 continue
             if rng.random() < f.rate:
                 return f
@@ -1773,7 +1801,7 @@ class App:
                 reply = a.limiter_429(req, cfg, self, wait, "tokens", cfg.tpm, used)
                 reply.rejection = True
                 return reply, req, None, violated
-        fault = self.pick_fault(cfg, seq)
+        fault = self.pick_fault(cfg, seq, req.model)
         return self.answer(a, req, fault, cfg), req, fault, violated
 
     def request_limits(self, a, cfg, key, in_flight, raw, route_params):
@@ -1907,7 +1935,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_plain(404, {"error": f"no such route: {path}"})
             return
         cfg = app.config.providers[provider]
-        seq, in_flight = app.arrive(provider, cfg, self.headers)
+        arrived_model = sniff_model(raw, params) if params is not None else None
+        seq, in_flight = app.arrive(provider, cfg, self.headers, arrived_model)
         reply, req, fault, violated = None, None, None, []
         t0 = time.monotonic()
         finished = False
@@ -1919,7 +1948,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if finished:
                 return
             finished = True
-            app.depart(provider, reply, fault.kind if fault else None)
+            app.depart(provider, reply, fault.kind if fault else None, arrived_model)
             app.log.write({
                 "t": round(time.time(), 3), "provider": provider, "method": method,
                 "path": redact_query(self.path), "status": reply.status if reply else None,
@@ -1950,6 +1979,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             done()
+
+    def hold_until_closed(self, seconds):
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    data = self.connection.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    data = b""
+                if not data:
+                    return          # the client closed its end
+                time.sleep(min(left, 0.05))
 
     def control(self, app, method, path, raw):
         if path == "/_control/health" and method == "GET":
@@ -1983,8 +2028,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             done()
             return self.reset_socket()
         if reply.transport == "hang":
-            # Hold the connection, then close it without a byte of response.
-            time.sleep(reply.tparams["seconds"])
+            # Hold the connection, then close it without a byte of response; a
+            # client that gives up first closes it, and then the hang ends there
+            self.hold_until_closed(reply.tparams["seconds"])
             done()
             self.close_connection = True
             return None

@@ -681,6 +681,28 @@ class FaultTests(ServerCase):
         self.assertEqual(self.call("deepseek").status, 402)
         self.assertEqual(self.call("openai").status, 200)
 
+    def test_after_and_model_filter(self):
+        self.configure({"models": {"openai": ["gpt-4o-mini", "case-a", "case-b"]},
+                        "faults": [{"kind": "http_503", "after": 2, "model": "case-a"},
+                                   {"kind": "http_500", "after": 1}]})
+        a = [self.call("openai", openai_body(model="case-a")).status for _ in range(4)]
+        # the model's fault counts case-a's requests (503 from its third on); the
+        # unfiltered one counts every openai request (500 from the second on)
+        self.assertEqual(a, [200, 500, 503, 503])
+        self.assertEqual(self.call("openai", openai_body(model="case-b")).status, 500)
+
+    def test_in_flight_by_model(self):
+        self.configure({"models": {"openai": ["gpt-4o-mini", "slow-a"]}, "latency_ms": 600})
+        t = threading.Thread(target=lambda: self.call("openai", openai_body(model="slow-a")))
+        t.start()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not self.stats()["openai"]["in_flight_by_model"]:
+            time.sleep(0.02)
+        self.assertEqual(self.stats()["openai"]["in_flight_by_model"], {"slow-a": 1})
+        t.join()
+        self.assertEqual(self.stats()["openai"]["in_flight_by_model"], {})
+        self.assertEqual(self.stats()["openai"]["max_in_flight_by_model"], {"slow-a": 1})
+
 
 class LimitTests(ServerCase):
 

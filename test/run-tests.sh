@@ -58,7 +58,7 @@ python3 test/provider_server_selftest.py
 
 echo "== TAP tests"
 work=$(mktemp -d /tmp/ctr_dist_tap.XXXXXX)
-cp -r "$top/test" "$work/"
+cp -r "$top/test" "$top/README.md" "$work/"	# 010_readme runs the README
 chown -R postgres: "$work"
 # the test modules put clusters and logs under $TESTDIR/tmp_check up to 15,
 # and under $TESTDATADIR and $TESTLOGDIR from 16 on: the same place on all

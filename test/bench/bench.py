@@ -13,9 +13,11 @@
 Scenario sizes and limits come from BENCH_* environment variables (see README.md).
 """
 import argparse
+import atexit
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -355,6 +357,24 @@ SCENARIOS = {"latency": sc_latency, "rate": sc_rate, "faults": sc_faults,
              "tokens": sc_tokens, "concurrency": sc_concurrency}
 
 
+def key_files():
+    """The test keys as key files of the server's user (a key setting is read only at
+    server start; pg_ctlcluster does not pass our environment on): ALTER SYSTEM lines."""
+    st = os.stat(psql("SHOW data_directory").stdout.strip())
+    d = tempfile.mkdtemp(prefix="ctr_bench_keys.")
+    atexit.register(shutil.rmtree, d, True)
+    os.chown(d, st.st_uid, st.st_gid)
+    sql = ""
+    for p, k in KEYS.items():
+        f = os.path.join(d, p + ".key")
+        fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, (k + "\n").encode())
+        os.close(fd)
+        os.chown(f, st.st_uid, st.st_gid)
+        sql += f"ALTER SYSTEM SET ctr_dist.{p}_api_key_file = '{f}';\n"
+    return sql
+
+
 def scenarios(args):
     server = Server(args.port)
     base = server.base
@@ -362,10 +382,7 @@ def scenarios(args):
 ALTER SYSTEM SET ctr_dist.openai_base_url = '{base}/openai/v1';
 ALTER SYSTEM SET ctr_dist.deepseek_base_url = '{base}/deepseek';
 ALTER SYSTEM SET ctr_dist.gemini_base_url = '{base}/gemini/v1beta';
-ALTER SYSTEM SET ctr_dist.openai_api_key = '{KEYS["openai"]}';
-ALTER SYSTEM SET ctr_dist.deepseek_api_key = '{KEYS["deepseek"]}';
-ALTER SYSTEM SET ctr_dist.gemini_api_key = '{KEYS["gemini"]}';
-SELECT pg_reload_conf();
+{key_files()}SELECT pg_reload_conf();
 CREATE EXTENSION IF NOT EXISTS ctr_dist;
 """)
     reps = env_int("BENCH_REPEAT", 3)

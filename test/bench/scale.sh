@@ -82,15 +82,22 @@ fi
 psql_q() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 
 # pg_virtualenv starts the server through pg_ctlcluster, which does not pass
-# our environment on: keys and base URLs go in as settings
+# our environment on (and a key setting is read only at server start): keys go
+# in as key files of the server's user, base URLs as settings
 base="http://127.0.0.1:$SCALE_PORT"
+keys=$(mktemp -d /tmp/ctr_dist_keys.XXXXXX)
+trap 'rm -rf "$keys"' EXIT
+for pk in openai:sk-test-openai deepseek:sk-test-deepseek gemini:gm-test-gemini; do
+	(umask 077 && echo "${pk#*:}" >"$keys/${pk%%:*}.key")
+done
+chown -R "$(stat -c %u:%g "$(psql_q -c 'SHOW data_directory')")" "$keys"
 psql_q <<SQL
 ALTER SYSTEM SET ctr_dist.openai_base_url = '$base/openai/v1';
 ALTER SYSTEM SET ctr_dist.deepseek_base_url = '$base/deepseek';
 ALTER SYSTEM SET ctr_dist.gemini_base_url = '$base/gemini/v1beta';
-ALTER SYSTEM SET ctr_dist.openai_api_key = 'sk-test-openai';
-ALTER SYSTEM SET ctr_dist.deepseek_api_key = 'sk-test-deepseek';
-ALTER SYSTEM SET ctr_dist.gemini_api_key = 'gm-test-gemini';
+ALTER SYSTEM SET ctr_dist.openai_api_key_file = '$keys/openai.key';
+ALTER SYSTEM SET ctr_dist.deepseek_api_key_file = '$keys/deepseek.key';
+ALTER SYSTEM SET ctr_dist.gemini_api_key_file = '$keys/gemini.key';
 SELECT pg_reload_conf();
 CREATE EXTENSION ctr_dist;
 SQL

@@ -24,6 +24,7 @@ $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET ctr_dist.gemini_api_key = 'gm-test-gemini';
 	SELECT pg_reload_conf();
 });
+$node->restart;		# a key setting is read at server start
 
 sub as_mallory
 {
@@ -67,7 +68,7 @@ for my $sql (
 	"CREATE FUNCTION public.trick() RETURNS bigint LANGUAGE sql SECURITY DEFINER SET ctr_dist.openai_base_url = 'http://127.0.0.1:1' AS 'SELECT count(*) FROM ctr_predict(''tagged'')'")
 {
 	($ret, $out, $err) = as_mallory($sql);
-	like($err, qr/permission denied|must be superuser|must be owner/, "refused: $sql");
+	like($err, qr/permission denied|must be superuser|must be owner|cannot be changed without restarting/, "refused: $sql");
 }
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%ctr_dist%'"),
 	'0', 'no role or database setting was stored');

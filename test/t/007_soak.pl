@@ -1,6 +1,8 @@
 # Soak: 20 sessions call ctr_predict over and over against a faulty
-# provider server, with a cancel every few seconds.  Afterwards: no crash-
-# restart, no worker or DSM segment left, and memory flat.
+# provider server, with a cancel every few seconds; four of them keep 64 to
+# 256 requests in flight (DeepSeek, slow) and are cancelled there too.
+# Afterwards: no crash-restart, no worker or DSM segment left, the shared
+# limiter back to 0 in flight, and memory flat.
 # SOAK_SECONDS (default 120) sets the length; 600 for the long run.
 use strict;
 use warnings;
@@ -23,7 +25,8 @@ CtrDistTest::set_server($base, q({"seed": 11, "latency_ms": 50, "faults": [
 	{"kind": "http_500", "rate": 0.05}, {"kind": "http_503", "rate": 0.05},
 	{"kind": "reset", "rate": 0.03}, {"kind": "wrong_length", "rate": 0.03},
 	{"kind": "prose", "rate": 0.03},
-	{"kind": "rate_limit", "rate": 0.03, "params": {"signal": "retry_after_ms", "seconds": 0.2}}]}));
+	{"kind": "rate_limit", "rate": 0.03, "params": {"signal": "retry_after_ms", "seconds": 0.2}}],
+	"providers": {"deepseek": {"latency_ms": 1500}}}));
 
 sub rss_kb
 {
@@ -45,10 +48,15 @@ my $dsm_before = dsm_segments();
 
 # 19 sessions in a loop of short calls, one long-lived session measured for memory
 my $end = time + $seconds;
-my $sql = "SET ctr_dist.request_timeout = 2000; SELECT count(*), count(click) FROM ctr_predict('small', 25, ad => 'Gym')";
+# 15 narrow loops on OpenAI and Gemini; 4 wide ones, each with up to 64 to
+# 256 requests in flight on DeepSeek (the limits are shared: 256 in all)
+my $sql = "SET ctr_dist.request_timeout = 2000; SELECT count(*), count(click) FROM ctr_predict('small', 25, ad => 'Gym', providers => '{openai,gemini}')";
+my $wide = "SET ctr_dist.request_timeout = 4000; SET ctr_dist.deepseek_max_concurrency = 256; "
+  . "SELECT count(*), count(click) FROM ctr_predict('small', 2, ad => 'Gym', providers => '{deepseek}')";
 my @loops;
 for my $i (1 .. 19)
 {
+	my $sql = $i <= 4 ? $wide : $sql;
 	my ($in, $out, $err) = ('', '', '');
 	my $script = "ok=0; while [ \$(date +%s) -lt " . int($end) . " ]; do "
 	  . "psql -XAtq -d '" . $node->connstr('postgres') . "' -c \"$sql\" >/dev/null 2>&1 && ok=\$((ok+1)); done; echo \$ok";
@@ -61,10 +69,12 @@ $long->pump until $lout =~ /^(\d+)$/m;
 my $long_pid = $1;
 my ($rss_early, $pm_early, $calls) = (0, rss_kb($postmaster), 0);
 my $cancels = 0;
+my $wide_cancels = 0;
 my $next_cancel = time + 3;
+my $next_wide_cancel = time + 2;
 while (time < $end)
 {
-	$lin .= "SET ctr_dist.request_timeout = 2000; SELECT count(*) FROM ctr_predict('small', 25, ad => 'Gym');\n";
+	$lin .= "SET ctr_dist.request_timeout = 2000; SELECT count(*) FROM ctr_predict('small', 25, ad => 'Gym', providers => '{openai,gemini}');\n";
 	$long->pump while length $lin;
 	$calls++;
 	$rss_early = rss_kb($long_pid) if $calls == 5;
@@ -76,6 +86,20 @@ while (time < $end)
 			   WHERE query LIKE '%ctr_predict(''small''%' AND backend_type = 'client backend'
 			     AND pid <> pg_backend_pid() AND state = 'active' LIMIT 1) s});
 		$next_cancel = time + 3;
+	}
+	if (time >= $next_wide_cancel)
+	{
+		# a wide call with at least 64 of its requests in flight
+		my $inflight = CtrDistTest::stats($base)->{deepseek}{in_flight};
+		if ($inflight >= 64)
+		{
+			$wide_cancels += $node->safe_psql('postgres', q{
+				SELECT count(pg_cancel_backend(pid)) FROM (
+				  SELECT pid FROM pg_stat_activity
+				   WHERE query LIKE '%providers => ''{deepseek}''%' AND backend_type = 'client backend'
+				     AND pid <> pg_backend_pid() AND state = 'active' LIMIT 1) s});
+		}
+		$next_wide_cancel = time + 2;
 	}
 	sleep 0.2;
 }
@@ -89,17 +113,21 @@ for my $l (@loops)
 	$loop_calls += (${ $l->[1] } =~ /(\d+)/)[0] // 0;
 }
 my $pm_late = rss_kb($postmaster);
-diag(sprintf('soak %d s: %d calls in 19 loops + %d in the long session, %d cancels; long session RSS %d -> %d kB, postmaster %d -> %d kB',
-	$seconds, $loop_calls, $calls, $cancels, $rss_early, $rss_late, $pm_early, $pm_late));
+diag(sprintf('soak %d s: %d calls in 19 loops + %d in the long session, %d cancels (%d with 64+ in flight); long session RSS %d -> %d kB, postmaster %d -> %d kB',
+	$seconds, $loop_calls, $calls, $cancels, $wide_cancels, $rss_early, $rss_late, $pm_early, $pm_late));
 
 cmp_ok($loop_calls, '>', 19 * 3, 'the loops completed calls');
 cmp_ok($cancels, '>', 0, 'calls were cancelled along the way');
+cmp_ok($wide_cancels, '>', 0, 'calls with 64 or more requests in flight were cancelled');
+cmp_ok(CtrDistTest::stats($base)->{deepseek}{max_in_flight}, '>=', 64, 'DeepSeek had 64 or more requests in flight at once');
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'ctr_dist worker'"),
 	'no ctr_dist worker left');
 ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'client backend'"),
 	'no session left');
 sleep 1;
 is(dsm_segments(), $dsm_before, 'no DSM segment left');
+ok($node->poll_query_until('postgres', 'SELECT coalesce(sum(in_flight), 0) = 0 FROM ctr_dist.rate_limits'),
+	'the shared limiter is back to 0 in flight');
 ok($rss_early > 0 && $rss_late - $rss_early < 8 * 1024, 'memory of a long-lived calling session is flat');
 cmp_ok($pm_late - $pm_early, '<', 2 * 1024, 'memory of the postmaster is flat');
 my $log = slurp_file($node->logfile);

@@ -12,7 +12,8 @@ use Time::HiRes qw(usleep);
 
 our $testdir = $ENV{CTR_DIST_TEST} // 'test';
 
-# A started cluster with ctr_dist preloaded, the extension and the personas
+# A started cluster with ctr_dist preloaded (preload => '' for none), the
+# extension and the personas (fresh => 1: neither)
 sub new_node
 {
 	my ($name, %opts) = @_;
@@ -36,6 +37,7 @@ sub new_node
 		  . ($opts{conf} // '')
 		  . ($opts{conf_fn} ? $opts{conf_fn}->($node) : ''));
 	$node->start;
+	return $node if $opts{fresh};	# no extension, no personas
 	$node->safe_psql('postgres', 'CREATE EXTENSION ctr_dist');
 	my ($ret, $out, $err) = $node->psql('postgres', undef,
 		extra_params => [ '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$testdir/sample_personas.sql" ]);

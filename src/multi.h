@@ -1,0 +1,74 @@
+/*-------------------------------------------------------------------------
+ *
+ * multi.h
+ *	  A curl multi handle driven from a WaitEventSet with the latch.
+ *
+ * curl says which sockets it wants watched and when it next needs a
+ * call; multi_wait() sleeps on those sockets, the process latch and
+ * postmaster death together, so interrupts are served mid-request, and
+ * hands what happened back to curl.  It knows nothing of jobs or
+ * providers: the engine adds easy handles and reads finished ones.
+ *
+ * Resources (one owner each, one release path):
+ *
+ *	what			created by		freed by, on every path
+ *	CURLM			multi_init		multi_release
+ *	sockets array	socket callback	multi_release (malloc: grown inside a
+ *									curl callback, which must not ereport)
+ *	WaitEventSet	multi_wait		multi_wait when the sockets change, and
+ *									multi_release (17+: owned by no
+ *									ResourceOwner, so freed only here)
+ *
+ * multi_release runs from the engine's release path, before the engine's
+ * memory goes away (see engine.h).  Easy handles belong to their transfer
+ * and must be removed before multi_release.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CTR_MULTI_H
+#define CTR_MULTI_H
+
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+
+typedef struct WatchedSocket
+{
+	curl_socket_t fd;
+	int			what;			/* CURL_POLL_IN/OUT/INOUT */
+} WatchedSocket;
+
+typedef struct CurlMulti
+{
+	CURLM	   *multi;
+	MemoryContext cxt;			/* where the wait set lives before 17 */
+	WatchedSocket *sockets;		/* malloc'd */
+	int			nsockets;
+	int			maxsockets;
+	bool		sockets_changed;
+	bool		out_of_memory;	/* a callback could not record a socket */
+	TimestampTz deadline;		/* curl's timer; 0: none */
+	WaitEventSet *wes;
+} CurlMulti;
+
+extern void multi_init(CurlMulti *m, MemoryContext cxt, long max_connections);
+extern void multi_add(CurlMulti *m, CURL *easy);
+extern void multi_remove(CurlMulti *m, CURL *easy);
+
+/*
+ * Sleep until the latch is set, a socket is ready, curl's timer is due or
+ * timeout_ms passes (-1: no limit; 0: just poll), and let curl act.  The
+ * latch is reset here: the caller checks interrupts and its own queues
+ * after each call.
+ */
+extern void multi_wait(CurlMulti *m, long timeout_ms, uint32 wait_event_info);
+
+/* The next finished transfer (CURLMSG_DONE), or NULL */
+extern CURL *multi_next_done(CurlMulti *m, CURLcode *result);
+
+extern void multi_release(CurlMulti *m);
+
+#endif							/* CTR_MULTI_H */

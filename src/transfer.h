@@ -1,0 +1,84 @@
+/*-------------------------------------------------------------------------
+ *
+ * transfer.h
+ *	  One HTTP attempt of one job: the request, the curl easy handle, the
+ *	  response, and what the provider's parser makes of it.
+ *
+ * Resources (one owner each, one release path):
+ *
+ *	what				created by			freed by, on every path
+ *	Transfer struct		transfer_create		transfer_release (pfree)
+ *						(linked into the
+ *						engine's list
+ *						before anything
+ *						else is acquired)
+ *	limiter slot		transfer_acquire	transfer_release (slot_held)
+ *	CURL easy handle	transfer_start		transfer_release
+ *	header list (key)	transfer_start		transfer_release (wiped first)
+ *	request body		transfer_start: built in the engine's scratch
+ *						context, copied by curl (CURLOPT_COPYPOSTFIELDS),
+ *						so nothing of ours must outlive the call to curl
+ *	response buffer		write callback		transfer_release (malloc: grown
+ *						(malloc)			inside a curl callback)
+ *
+ * transfer_release never raises and is the only function that frees any
+ * of these; the engine calls it when curl reports the transfer done and,
+ * for transfers still in flight, from its own release path (engine.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CTR_TRANSFER_H
+#define CTR_TRANSFER_H
+
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "lib/ilist.h"
+
+#include "engine.h"
+#include "multi.h"
+#include "provider.h"
+
+typedef struct ResponseBuffer
+{
+	char	   *data;			/* malloc'd: grown from curl callbacks */
+	size_t		len;
+	size_t		cap;
+	bool		overflow;
+} ResponseBuffer;
+
+typedef struct Transfer
+{
+	dlist_node	node;			/* in the engine's list of transfers */
+	EngineJob  *job;
+	const ProviderConfig *cfg;
+	int			window_ms;		/* what the limiter counts in */
+	bool		slot_held;		/* a limiter slot is ours to give back */
+	int64		used_tokens;	/* from the response's usage, once known */
+	CURL	   *easy;
+	struct curl_slist *headers;
+	ResponseBuffer response;
+	HttpHints	hints;
+	TimestampTz started;
+	char		errbuf[CURL_ERROR_SIZE];
+} Transfer;
+
+/* A zeroed transfer linked into list: from here on the release path owns it */
+extern Transfer *transfer_create(MemoryContext cxt, dlist_head *list, EngineJob *job,
+								 const ProviderConfig *cfg, int window_ms);
+
+/* Take a limiter slot for the job's estimate; false with *wait_ms if not now */
+extern bool transfer_acquire(Transfer *t, long *wait_ms);
+
+/* Build the request and hand it to curl (may raise: the release path cleans up) */
+extern void transfer_start(Transfer *t, CurlMulti *m, const EngineSettings *settings,
+						   MemoryContext scratch);
+
+/* Classify a finished transfer: HTTP status and body through the parser */
+extern void transfer_outcome(Transfer *t, CURLcode code, Outcome *out);
+
+/* Give back everything the transfer holds and unlink it; never raises */
+extern void transfer_release(Transfer *t, CurlMulti *m);
+
+#endif							/* CTR_TRANSFER_H */
