@@ -9,11 +9,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use CtrDistTest;
 
-# pg_cron is not packaged for every major (19 has none yet): without it the
-# pg_cron part is skipped
-my $pkglibdir = `pg_config --pkglibdir`;
-chomp $pkglibdir;
-my $have_cron = -e "$pkglibdir/pg_cron.so";
+my $have_cron = CtrDistTest::have_pg_cron();    # without it, no pg_cron part
 
 my ($server, $base) = CtrDistTest::start_provider_server();
 my $node = CtrDistTest::new_node('operations', keys => 1,
