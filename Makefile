@@ -16,6 +16,7 @@ DATA = ctr_dist--0.1.0.sql ctr_dist--0.1.0--0.2.0.sql
 OBJS = \
 	src/answer.o \
 	src/breaker.o \
+	src/budget.o \
 	src/channel.o \
 	src/ctr_dist.o \
 	src/engine.o \
@@ -96,11 +97,17 @@ deb:
 
 # the tracked files of HEAD, as PGXN wants them: one directory
 # ctr_dist-VERSION/ in a zip named the same
-
 dist:
 	python3 test/pgxn_meta_check.py META.json
 	git archive --format=zip --prefix=ctr_dist-$(EXTVERSION)/ -o ctr_dist-$(EXTVERSION).zip HEAD
 	@echo ctr_dist-$(EXTVERSION).zip
+
+# the suite against PostgreSQL 15 built from Debian's source with assertions
+# (test/pgbuild.sh, cached in /var/tmp/ctr-dist-pg); fails on any assertion
+# failure or crash in a server log
+.PHONY: test-debug
+test-debug:
+	bash test/debug-tests.sh
 
 sanitize:
 	bash test/sanitize.sh

@@ -24,6 +24,12 @@ perl_lib=$($PG_CONFIG --pkglibdir)/pgxs/src/test/perl
 make -s
 make -s install
 
+# CTR_DIST_KEEP_LOGS=DIR: copy the server logs there before the throwaway
+# clusters go (make test-debug and make sanitize scan them)
+keep_logs() {
+	[ -z "${CTR_DIST_KEEP_LOGS:-}" ] || cp -r "$1" "$CTR_DIST_KEEP_LOGS/$2" 2>/dev/null || true
+}
+
 echo "== pg_regress"
 # a private cluster in a temporary directory, run as postgres, on a free
 # port and a socket of its own: nothing shared with other clusters
@@ -31,6 +37,7 @@ reg=$(mktemp -d /tmp/ctr_dist_regress.XXXXXX)
 chown postgres: "$reg"
 stop_regress() {
 	"${as_pg[@]}" "$bindir/pg_ctl" -D "$reg/data" -m immediate stop >/dev/null 2>&1 || true
+	keep_logs "$reg/server.log" pg_regress.log
 	rm -rf "$reg"
 }
 trap stop_regress EXIT
@@ -58,18 +65,20 @@ python3 test/provider_server_selftest.py
 
 echo "== TAP tests"
 work=$(mktemp -d /tmp/ctr_dist_tap.XXXXXX)
-cp -r "$top/test" "$top/README.md" "$work/"	# 010_readme runs the README
-chown -R postgres: "$work"
 # the test modules put clusters and logs under $TESTDIR/tmp_check up to 15,
-# and under $TESTDATADIR and $TESTLOGDIR from 16 on: the same place on all
+# and under $TESTDATADIR and $TESTLOGDIR from 16 on: the same place on all;
+# the logs of the last run stay in tmp_check/log of the work tree
 logdir=$work/tmp_check/log
-keep_logs() {
+keep_tap_logs() {
+	keep_logs "$logdir" tap
 	rm -rf "$top/tmp_check/log"
 	mkdir -p "$top/tmp_check"
 	cp -r "$logdir" "$top/tmp_check/log" 2>/dev/null || true
 	rm -rf "$work"
 }
-trap keep_logs EXIT
+trap keep_tap_logs EXIT
+cp -r "$top/test" "$top/README.md" "$work/"	# 010_readme runs the README
+chown -R postgres: "$work"
 (cd "$work" && "${as_pg[@]}" env PATH="$bindir:$PATH" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" SOAK_SECONDS="${SOAK_SECONDS:-120}" \
 	TESTDIR="$work" TESTDATADIR="$work/tmp_check" TESTLOGDIR="$logdir" \
 	PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
