@@ -142,6 +142,16 @@ sub stats
 	return JSON::PP::decode_json(control($base, '/_control/stats'));
 }
 
+# Is pg_cron installed for the PostgreSQL on PATH?  Not every major has a
+# pg_cron package (19 from experimental has none): tests skip their pg_cron
+# parts without it.
+sub have_pg_cron
+{
+	my $pkglibdir = `pg_config --pkglibdir`;
+	chomp $pkglibdir;
+	return -e "$pkglibdir/pg_cron.so";
+}
+
 sub set_server
 {
 	my ($base, $json) = @_;
