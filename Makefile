@@ -35,6 +35,7 @@ OBJS = \
 	src/provider_util.o \
 	src/ratelimit.o \
 	src/report.o \
+	src/resolve.o \
 	src/stats.o \
 	src/transfer.o \
 	src/wait_events.o \
@@ -47,7 +48,7 @@ override with_llvm = no
 # the version, once: from the control file
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/ctr_dist.control)
 PG_CPPFLAGS = -I$(srcdir)/src -DCTR_DIST_VERSION='"$(EXTVERSION)"'
-SHLIB_LINK = -lcurl -lcjson -lm
+SHLIB_LINK = -lcurl -lcjson -lm -lpthread
 
 REGRESS = setup contract bad_input plan mock security operations lifetimes
 REGRESS_OPTS = --inputdir=$(srcdir) --outputdir=$(CURDIR)

@@ -450,6 +450,17 @@ if (!$only || $only eq 'txblock')
 # ---- a host name lookup that hangs ----
 if (!$only || $only eq 'dns')
 {
+	# ctr_dist looks host names up itself, on a thread it can abandon, and
+	# hands curl the addresses: a name that resolves works as before
+	$main->safe_psql('postgres', qq{
+		ALTER SYSTEM SET ctr_dist.deepseek_base_url = 'http://localhost:$sport/deepseek';
+		SELECT pg_reload_conf();});
+	for my $where ('workers', 'backend')
+	{
+		my ($r, $o) = CtrDistTest::run_exact($main, 'small', "10, ad => 'Gym', providers => '{deepseek}'",
+			pre => ($where eq 'backend' ? 'SET ctr_dist.max_workers = 0;' : ''));
+		is($o, '40|40|0|0', "dns/$where: a host name (localhost) is looked up and answered");
+	}
 	$main->safe_psql('postgres', qq{
 		ALTER SYSTEM SET ctr_dist.deepseek_base_url = 'http://hang.ctr-dist.test:$sport/deepseek';
 		SELECT pg_reload_conf();});

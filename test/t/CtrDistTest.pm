@@ -54,6 +54,7 @@ sub start_provider_server
 	my @cmd = ('python3', "$testdir/provider_server.py", '--port', '0',
 		'--port-file', $portfile, '--parent-pid', $$);
 	push @cmd, '--config', $opts{config} if $opts{config};
+	push @cmd, '--log', $opts{log} if $opts{log};
 	my $pid = fork();
 	die "fork failed" unless defined $pid;
 	if ($pid == 0)
