@@ -97,6 +97,25 @@ has_alternative(CallState *cs, const AdAnswer *ad, int play)
 	return false;
 }
 
+/*
+ * The prompt cache key of a batch, the same for every ad and every retry.
+ * It only steers requests with the same prefix to the same cache (OpenAI's
+ * prompt_cache_key), so a long block is known by its length, its first and
+ * its last 4 kB: hashing every byte cost more than escaping them.
+ */
+static uint64
+block_cache_key(const PersonaBatch *batch)
+{
+	const unsigned char *text = (const unsigned char *) batch->text;
+	int			len = batch->text_len;
+	uint64		key;
+
+	if (len <= 8192)
+		return hash_bytes_extended(text, len, 0);
+	key = hash_bytes_extended(text, 4096, (uint64) len);
+	return hash_bytes_extended(text + len - 4096, 4096, key);
+}
+
 /* The request text of one ad of a batch: the persona block, then the ad */
 static void
 build_ad_text(CallState *cs, BatchSlot *slot, int a)
@@ -136,9 +155,7 @@ send_ad(CallState *cs, BatchSlot *slot, int a, int play)
 	spec.text = ad->text;
 	spec.text_len = ad->text_len;
 	spec.ad = cs->ads[a];
-	/* the same block for every ad: one cache key for the batch */
-	spec.cache_key = hash_bytes_extended((const unsigned char *) slot->batch.text,
-										 slot->batch.text_len, 0);
+	spec.cache_key = slot->cache_key;
 	/* with nowhere else to go, it waits out this provider's trouble */
 	spec.last_resort = !has_alternative(cs, ad, play);
 
@@ -208,6 +225,7 @@ fill_window(CallState *cs, PersonaReader *reader)
 		if (cs->next_read == 0)
 			grow_batches(cs, &slot->batch);
 		slot->batch_no = cs->next_read++;
+		slot->cache_key = block_cache_key(&slot->batch);
 		slot->pending = cs->nads;
 		slot->state = SLOT_SENT;
 		cs->personas += slot->batch.n;

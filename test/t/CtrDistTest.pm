@@ -55,6 +55,7 @@ sub start_provider_server
 		'--port-file', $portfile, '--parent-pid', $$);
 	push @cmd, '--config', $opts{config} if $opts{config};
 	push @cmd, '--log', $opts{log} if $opts{log};
+	push @cmd, '--log-prompts' if $opts{log_prompts};
 	my $pid = fork();
 	die "fork failed" unless defined $pid;
 	if ($pid == 0)
