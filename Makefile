@@ -13,6 +13,7 @@ OBJS = \
 	src/channel.o \
 	src/ctr_dist.o \
 	src/engine.o \
+	src/inference.o \
 	src/keys.o \
 	src/mock.o \
 	src/multi.o \
@@ -68,6 +69,16 @@ demo:
 
 test:
 	bash test/run-tests.sh
+	$(MAKE) -s check-inference
+
+# the unit test of src/inference.c, outside the server (part of make test)
+.PHONY: check-inference
+check-inference:
+	@mkdir -p tmp_check
+	$(CC) -std=gnu99 -O2 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-I$(srcdir)/src $(srcdir)/test/inference_check.c $(srcdir)/src/inference.c -lm \
+		-o tmp_check/inference_check
+	tmp_check/inference_check
 
 # the suite against PostgreSQL 15 built from Debian's source with assertions
 # (test/pgbuild.sh, cached in /var/tmp/ctr-dist-pg); fails on any assertion
