@@ -14,6 +14,7 @@ OBJS = \
 	src/ctr_dist.o \
 	src/engine.o \
 	src/inference.o \
+	src/inference_sql.o \
 	src/keys.o \
 	src/mock.o \
 	src/multi.o \
@@ -43,7 +44,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/ctr_d
 PG_CPPFLAGS = -I$(srcdir)/src -DCTR_DIST_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK = -lcurl -lcjson -lm
 
-REGRESS = setup contract bad_input plan mock security operations
+REGRESS = setup contract bad_input plan mock security operations inference
 REGRESS_OPTS = --inputdir=$(srcdir) --outputdir=$(CURDIR)
 
 # TAP tests (test/t) need the postgres user and the test provider server:
