@@ -292,8 +292,8 @@ student_t_sf_hill(double t, double df)
 /*
  * P(T > t) for Student's t with df > 0 degrees of freedom:
  * I_{df/(df+t^2)}(df/2, 1/2) / 2 for t > 0, or Hill's expansion where it
- * is the more precise (df >= 1000 and t^2 < 0.03 df, as measured against
- * a 60-digit evaluation of the exact finite sum).  df = inf is the normal.
+ * is the more precise (df >= 200 and t^2 < 0.03 df, as measured against
+ * a 100-digit evaluation of the exact finite sum).  df = inf is the normal.
  */
 double
 student_t_sf(double t, double df)
@@ -310,7 +310,7 @@ student_t_sf(double t, double df)
 	if (isinf(t))
 		return t > 0 ? 0 : 1;
 	t2 = t * t;
-	if (df >= 1000 && t2 < 0.03 * df)
+	if (df >= 200 && t2 < 0.03 * df)
 		tail = student_t_sf_hill(fabs(t), df);
 	else if (t2 > 1e300 * df)
 	{

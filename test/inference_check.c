@@ -140,19 +140,78 @@ check_mcnemar(void)
 				  (long long) b, p, 2 * beta_regularized(10000 - b, b + 1, 0.5));
 	}
 	CHECK(mcnemar_chisq(0, 0, true) == 0 && chisq1_sf(0) == 1, "no pairs");
+	CHECK(mcnemar_chisq(5, 5, true) == 0 && mcnemar_chisq(5, 6, true) == 0, "corrected at a tie");
+	CHECK(mcnemar_chisq(5, 8, true) == 4 / 13.0 && mcnemar_chisq(5, 8, false) == 9 / 13.0, "5, 8");
 	report("McNemar", before);
 }
 
 /*
- * Student's t: closed forms for 1 and 2 degrees of freedom, the quantile
- * round trip, monotone and continuous where the method changes.
+ * P(T > t) for even df from Abramowitz & Stegun 26.7.3's finite sum,
+ * evaluated in 120-digit decimal arithmetic (Python's decimal module)
+ */
+static const double t_sf_table[][3] = {
+		{0.5, 2.0, 3.33333333333333315e-01},
+		{2.0, 2.0, 9.17517095361369828e-02},
+		{5.0, 2.0, 1.88747756753118619e-02},
+		{9.0, 2.0, 6.06083004639343392e-03},
+		{0.5, 10.0, 3.13946802871486463e-01},
+		{2.0, 10.0, 3.66940173853701826e-02},
+		{5.0, 10.0, 2.68666801378226289e-04},
+		{9.0, 10.0, 2.06902452484100592e-06},
+		{0.5, 30.0, 3.10361502442563664e-01},
+		{2.0, 30.0, 2.73125224814915503e-02},
+		{5.0, 30.0, 1.16483427335038980e-05},
+		{9.0, 30.0, 2.50741595807393911e-10},
+		{0.5, 100.0, 3.09086782915443281e-01},
+		{2.0, 100.0, 2.41060893655668414e-02},
+		{5.0, 100.0, 1.22508670675190012e-06},
+		{9.0, 100.0, 7.68038525737520754e-15},
+		{0.5, 200.0, 3.08812376158230317e-01},
+		{2.0, 200.0, 2.34265930935354874e-02},
+		{5.0, 200.0, 6.25099063885769718e-07},
+		{9.0, 200.0, 8.85469146163239451e-17},
+		{0.5, 500.0, 3.08647525047332838e-01},
+		{2.0, 500.0, 2.30203413845157211e-02},
+		{5.0, 500.0, 3.97320752395477925e-07},
+		{9.0, 500.0, 2.35686925260972534e-18},
+		{0.5, 998.0, 3.08592650623651932e-01},
+		{2.0, 998.0, 2.28854439982812061e-02},
+		{5.0, 998.0, 3.38473489402685276e-07},
+		{9.0, 998.0, 5.58145910721338546e-19},
+		{0.5, 1000.0, 3.08592540416937400e-01},
+		{2.0, 1000.0, 2.28851732466258187e-02},
+		{5.0, 1000.0, 3.38362818232431530e-07},
+		{9.0, 1000.0, 5.56453858593574967e-19},
+		{0.5, 5000.0, 3.08548540427016904e-01},
+		{2.0, 5000.0, 2.27771299941469871e-02},
+		{5.0, 5000.0, 2.96447372956065973e-07},
+		{9.0, 5000.0, 1.57382159863246387e-19},
+		{0.5, 100000.0, 3.08538088827209012e-01},
+		{2.0, 100000.0, 2.27514817287532319e-02},
+		{5.0, 100000.0, 2.87135083932083651e-07},
+		{9.0, 100000.0, 1.14770450251157850e-19},
+};
+
+/*
+ * Student's t: the table above, closed forms for 1 and 2 degrees of
+ * freedom, the quantile round trip, monotone and continuous where the
+ * method changes.
  */
 static void
 check_t(void)
 {
-	static const double dfs[] = {1, 2, 3, 4, 5, 9, 10, 29, 30, 99, 100, 999, 999.5,
-	1000, 1001, 3000, 1e4, 1e5, 1e6, 1e9, 1e12, 1e15};
+	static const double dfs[] = {1, 2, 3, 4, 5, 9, 10, 29, 30, 99, 100, 199.5, 200, 201,
+	999, 1000, 3000, 1e4, 1e5, 1e6, 1e9, 1e12, 1e15};
 	int			before = checks;
+
+	for (size_t i = 0; i < sizeof(t_sf_table) / sizeof(t_sf_table[0]); i++)
+	{
+		double		t = t_sf_table[i][0];
+		double		df = t_sf_table[i][1];
+
+		CHECK(relerr(student_t_sf(t, df), t_sf_table[i][2]) < 5e-14, "t %g df %g: %.17g vs %.17g",
+			  t, df, student_t_sf(t, df), t_sf_table[i][2]);
+	}
 
 	for (double t = -50; t <= 50; t += 0.37)
 	{
@@ -190,7 +249,7 @@ check_t(void)
 			CHECK(fabs(student_t_cdf(-t, df) - sf) == 0, "df %g t %g", df, t);
 			prev = sf;
 		}
-		if (df >= 1000)
+		if (df >= 200)
 		{
 			/*
 			 * The switch to Hill's expansion at t^2 = 0.03 df is seamless:
@@ -292,9 +351,11 @@ check_newcombe(void)
 					CHECK(d2 == -diff && fabs(l2 + high) < 1e-15 && fabs(h2 + low) < 1e-15,
 						  "mirror %d %d %d %d", a, b, c, d);
 				}
-	/* Newcombe (1998) example (a): 36, 12, 2, 0 -> 0.0569 to 0.3404 */
+	/* Newcombe (1998) examples (a) and (b), phi corrected in (b): 0.0562 */
 	newcombe_paired_interval(36, 12, 2, 0, 0.95, &diff, &low, &high);
 	CHECK(fabs(low - 0.0569) < 5e-5 && fabs(high - 0.3404) < 5e-5, "%g %g", low, high);
+	newcombe_paired_interval(20, 12, 2, 16, 0.95, &diff, &low, &high);
+	CHECK(fabs(low - 0.0562) < 5e-5 && fabs(high - 0.3292) < 5e-5, "%g %g", low, high);
 	report("Newcombe method 10", before);
 }
 
@@ -324,6 +385,14 @@ check_paired_t(void)
 				  low, high, p);
 	}
 	CHECK(!t_mean_interval(1, 0.5, 0, 0.95, &(double) {0}, &(double) {0}), "n = 1");
+	{
+		double		low,
+					high,
+					p;
+
+		CHECK(paired_t_test(9, 0, 0, 0.95, &low, &high, &p) && p == 1 && low == 0 && high == 0, "all 0");
+		CHECK(paired_t_test(9, -0.1, 0, 0.95, &low, &high, &p) && p == 0 && low == -0.1, "all -0.1");
+	}
 	report("paired t, interval-test duality", before);
 }
 
