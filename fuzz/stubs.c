@@ -23,7 +23,8 @@
 #include "provider_json.h"
 
 /* port.h maps printf-family names to pg_* ones; write(2) avoids them */
-static void pg_attribute_noreturn()
+/* C11's _Noreturn: pg_attribute_noreturn() is gone in 18 */
+static _Noreturn void
 stub_abort(const char *name)
 {
 	static const char prefix[] = "fuzz stub: backend function called outside PostgreSQL: ";
@@ -36,7 +37,7 @@ stub_abort(const char *name)
 
 /* src/prompt.c */
 const char *
-prompt_system(bool object_root)
+prompt_system(bool object_root, AnswerKind kind)
 {
 	stub_abort("prompt_system");
 }
