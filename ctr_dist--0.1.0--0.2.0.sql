@@ -52,3 +52,68 @@ GRANT SELECT ON ctr_dist.rate_limits TO PUBLIC;
 -- pg_cron job, say) would run their function or operator with its rights.
 ALTER FUNCTION ctr_dist.purge_runs(pg_catalog.interval)
     SET search_path = pg_catalog, pg_temp;
+
+-- ---------------------------------------------------------------------
+-- Statistics for comparing ads (issue 16): src/inference.c, wrapped by
+-- src/inference_sql.c.  The interval functions return exactly one row,
+-- all NULL when an argument is NULL or there is no interval, so they are
+-- not STRICT (a STRICT set-returning function returns no row at all).
+-- ---------------------------------------------------------------------
+CREATE FUNCTION ctr_dist.wilson(clicks bigint, n bigint, confidence float8 DEFAULT 0.95)
+RETURNS TABLE (low float8, high float8)
+AS 'MODULE_PATHNAME', 'ctr_dist_wilson'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1;
+
+COMMENT ON FUNCTION ctr_dist.wilson(bigint, bigint, float8) IS
+'Wilson score interval for the proportion clicks/n; NULL for n = 0';
+
+CREATE FUNCTION ctr_dist.mcnemar_p(b bigint, c bigint)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'ctr_dist_mcnemar_p'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+COMMENT ON FUNCTION ctr_dist.mcnemar_p(bigint, bigint) IS
+'two-sided McNemar test on the discordant pairs b and c: exact binomial when b + c < 25, continuity-corrected chi-square otherwise';
+
+CREATE FUNCTION ctr_dist.mcnemar_chisq(b bigint, c bigint, correct boolean DEFAULT true)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'ctr_dist_mcnemar_chisq'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+COMMENT ON FUNCTION ctr_dist.mcnemar_chisq(bigint, bigint, boolean) IS
+'McNemar''s chi-square statistic (b - c)^2 / (b + c), with Edwards'' continuity correction (|b - c| - 1)^2 / (b + c) unless correct is false';
+
+CREATE FUNCTION ctr_dist.paired_diff_interval(a bigint, b bigint, c bigint, d bigint,
+                                              confidence float8 DEFAULT 0.95)
+RETURNS TABLE (diff float8, low float8, high float8)
+AS 'MODULE_PATHNAME', 'ctr_dist_paired_diff_interval'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1;
+
+COMMENT ON FUNCTION ctr_dist.paired_diff_interval(bigint, bigint, bigint, bigint, float8) IS
+'difference (a+b)/n - (a+c)/n of paired proportions (a both, b first only, c second only, d neither) with Newcombe''s method 10 interval';
+
+CREATE FUNCTION ctr_dist.mean_interval(n bigint, mean float8, sd float8,
+                                       confidence float8 DEFAULT 0.95)
+RETURNS TABLE (low float8, high float8)
+AS 'MODULE_PATHNAME', 'ctr_dist_mean_interval'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1;
+
+COMMENT ON FUNCTION ctr_dist.mean_interval(bigint, float8, float8, float8) IS
+'t interval for a mean of n values with sample standard deviation sd; NULL for n < 2';
+
+CREATE FUNCTION ctr_dist.paired_t(n bigint, mean_diff float8, sd_diff float8,
+                                  confidence float8 DEFAULT 0.95)
+RETURNS TABLE (low float8, high float8, p_value float8)
+AS 'MODULE_PATHNAME', 'ctr_dist_paired_t'
+LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 1;
+
+COMMENT ON FUNCTION ctr_dist.paired_t(bigint, float8, float8, float8) IS
+'paired t test on n per-unit differences: t interval for the mean difference and the two-sided p-value; NULL for n < 2';
+
+CREATE FUNCTION ctr_dist.holm(p float8[])
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'ctr_dist_holm'
+LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
+
+COMMENT ON FUNCTION ctr_dist.holm(float8[]) IS
+'Holm''s step-down adjustment of p-values; NULL elements stay NULL and are not counted as comparisons';
