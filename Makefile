@@ -18,6 +18,7 @@ OBJS = \
 	src/breaker.o \
 	src/budget.o \
 	src/channel.o \
+	src/compare.o \
 	src/ctr_dist.o \
 	src/engine.o \
 	src/inference.o \
