@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "tcop/tcopprot.h"
 #include "utils/elog.h"
 #include "utils/guc.h"
@@ -140,6 +141,7 @@ typedef enum KeyFileProblem
 {
 	KEY_FILE_OK = 0,
 	KEY_FILE_OPEN,
+	KEY_FILE_STAT,
 	KEY_FILE_READ,
 	KEY_FILE_NOT_REGULAR,
 	KEY_FILE_OWNER,
@@ -157,7 +159,13 @@ load_key_file(const char *path, char *key, int *err)
 	KeyFileProblem problem = KEY_FILE_OK;
 	int			fd;
 
-	fd = open(path, O_RDONLY | PG_BINARY | O_CLOEXEC, 0);
+	/*
+	 * O_NONBLOCK: opening a FIFO for reading would otherwise wait, in a way
+	 * no cancel or terminate ends, for a writer; it does not change how a
+	 * regular file is read.  O_NOCTTY: a terminal is never made ours.  A
+	 * transient file counts against the backend's limit of open files.
+	 */
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 	{
 		*err = errno;
@@ -167,7 +175,7 @@ load_key_file(const char *path, char *key, int *err)
 	if (fstat(fd, &st) != 0)
 	{
 		*err = errno;
-		problem = KEY_FILE_READ;
+		problem = KEY_FILE_STAT;
 	}
 	else if (!S_ISREG(st.st_mode))
 		problem = KEY_FILE_NOT_REGULAR;
@@ -193,7 +201,7 @@ load_key_file(const char *path, char *key, int *err)
 			len += n;
 		}
 	}
-	close(fd);
+	CloseTransientFile(fd);
 
 	if (problem == KEY_FILE_OK)
 	{
@@ -204,7 +212,8 @@ load_key_file(const char *path, char *key, int *err)
 			len--;
 		if (len == 0)
 			problem = KEY_FILE_EMPTY;
-		else if (len >= CTR_KEY_MAX)
+		/* a NUL would end the key early and hide what follows it */
+		else if (len >= CTR_KEY_MAX || memchr(buf, '\0', len) != NULL)
 			problem = KEY_FILE_INVALID;
 		else
 		{
@@ -239,6 +248,12 @@ read_key_file(ProviderId id, const char *path, char *key)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not open API key file \"%s\": %m", path),
+					 errdetail("The file is named by ctr_dist.%s_api_key_file.", name)));
+			break;
+		case KEY_FILE_STAT:
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not stat file \"%s\": %m", path),
 					 errdetail("The file is named by ctr_dist.%s_api_key_file.", name)));
 			break;
 		case KEY_FILE_READ:

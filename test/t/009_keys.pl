@@ -195,7 +195,8 @@ for my $preloaded (1, 0)
 			[ 'empty', "$keydir/empty.key", "\n", 0600, qr/API key file "\Q$keydir\E\/empty.key" is empty/ ],
 			[ 'two lines', "$keydir/two.key", "$bad\n$bad\n", 0600, qr/does not hold a valid API key/ ],
 			[ 'a space', "$keydir/space.key", "$bad x\n", 0600, qr/does not hold a valid API key/ ],
-			[ 'too long', "$keydir/long.key", ('k' x 600) . $bad, 0600, qr/does not hold a valid API key/ ])
+			[ 'too long', "$keydir/long.key", ('k' x 600) . $bad, 0600, qr/does not hold a valid API key/ ],
+			[ 'a NUL byte', "$keydir/nul.key", "$bad\0more text\nsecond line\n", 0600, qr/does not hold a valid API key/ ])
 		{
 			my ($what, $path, $content, $mode, $re) = @$case;
 			write_key($path, $content, $mode) if defined $content;

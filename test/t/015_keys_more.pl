@@ -1,0 +1,118 @@
+# API keys where 009_keys does not look: the texts that come with an error
+# in the server log, key files that are not plain files, the block the
+# kernel shows as /proc/<pid>/environ, what a call leaves in the backend's
+# memory, environment keys that are not valid, pg_stat_statements.
+#
+# Each block checks one promise of the README's "API keys" section, with
+# PostgreSQL's default log settings.
+use strict;
+use warnings;
+use File::Temp qw(tempdir);
+use POSIX qw(mkfifo);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use CtrDistTest;
+
+my ($server, $base) = CtrDistTest::start_provider_server();
+my $keydir = tempdir(CLEANUP => 1);
+chmod 0700, $keydir;
+my $conf = "log_statement = none\n"
+  . "ctr_dist.openai_base_url = '$base/openai/v1'\n";
+
+# every key a step gives, so that the server logs are checked for all
+my %used;
+
+sub key
+{
+	my ($name) = @_;
+	my $k = "sk-test-$name-" . int(rand(1e9));
+	$used{$k} = $name;
+	return $k;
+}
+
+sub no_key_in
+{
+	my ($text, $what, @keys) = @_;
+	@keys = keys %used unless @keys;
+	my @seen = grep { index($text, $_) >= 0 } @keys;
+	is(scalar(@seen), 0, $what) or diag("seen: @used{@seen}");
+}
+
+sub write_key
+{
+	my ($path, $content) = @_;
+	open(my $fh, '>', $path) or die "cannot write $path: $!";
+	print $fh $content;
+	close($fh);
+	chmod(0600, $path);
+}
+
+sub log_since
+{
+	my ($node, $offset) = @_;
+	return substr(slurp_file($node->logfile), $offset);
+}
+
+# the TAP framework's psql, without stopping at errors
+sub sql
+{
+	my ($node, $sql, %opts) = @_;
+	my $user = delete $opts{user};
+	my ($ret, $out, $err) = $node->psql('postgres', $sql, on_error_stop => 0,
+		($user ? (extra_params => [ '-U', $user ]) : ()), %opts);
+	return ($ret, $out, $err);
+}
+
+my $call = "SELECT provider, count(*) FROM ctr_predict('tagged', 10, ad => 'Gym', providers => '{openai}') GROUP BY 1";
+
+my %nodes;
+for my $preloaded (1, 0)
+{
+	my $cfg = $preloaded ? 'preloaded' : 'not preloaded';
+	my $node = CtrDistTest::new_node($preloaded ? 'keys_more_pre' : 'keys_more_nopre',
+		preload => $preloaded ? 'ctr_dist' : '', conf => $conf);
+	$nodes{$preloaded} = $node;
+	CtrDistTest::create_tagged_personas($node, 'tagged', 10);
+	$node->safe_psql('postgres', q{
+		CREATE ROLE mallory LOGIN;
+		GRANT EXECUTE ON FUNCTION ctr_predict(regclass, integer, text, text, text[]) TO mallory;
+		GRANT SELECT ON tagged TO mallory;
+		CREATE TABLE app_users (id int, api_key text, openai_api_key text);
+		GRANT SELECT ON app_users TO mallory;
+	});
+	my $load = $preloaded ? '' : "LOAD 'ctr_dist';\n";
+	# (LOAD is for superusers)
+	my $load_any = $preloaded ? '' : "SELECT count(*) FROM ctr_predict('tagged', 5, ad => 'x', providers => '{mock}');\n";
+	my ($ret, $out, $err, $offset);
+
+	# 3. A FIFO as key file: an error at once, not a backend that waits for
+	# a writer and that no cancel or terminate can end
+	my $fifo = "$keydir/fifo-$preloaded.key";
+	mkfifo($fifo, 0600) or die "mkfifo: $!";
+	$node->safe_psql('postgres', "${load}ALTER SYSTEM SET ctr_dist.openai_api_key_file = '$fifo'; SELECT pg_reload_conf();");
+	my $timed_out = 0;
+	($ret, $out, $err) = sql($node, "SET statement_timeout = '20s';\n$call;",
+		user => 'mallory', timeout => 60, timed_out => \$timed_out);
+	if ($timed_out)
+	{
+		# let the backend go, or the node would not stop
+		my $w;
+		close($w) if sysopen($w, $fifo, POSIX::O_WRONLY | POSIX::O_NONBLOCK);
+	}
+	is($timed_out, 0, "$cfg: a FIFO key file does not hang the call");
+	like($err, qr/API key file "\Q$fifo\E" is not a regular file/, "$cfg: a FIFO key file: the error says so");
+	$node->safe_psql('postgres', "${load}ALTER SYSTEM RESET ctr_dist.openai_api_key_file; SELECT pg_reload_conf();");
+
+}
+
+for my $preloaded (1, 0)
+{
+	my $node = $nodes{$preloaded};
+	$node->stop;
+	no_key_in(slurp_file($node->logfile),
+		($preloaded ? 'preloaded' : 'not preloaded') . ': no key anywhere in the server log');
+}
+
+CtrDistTest::stop_provider_server($server);
+done_testing();
