@@ -26,9 +26,12 @@
  *	 gives a WARNING that names the setting.
  *
  * No message carries a value: a failing check hook sets its own message,
- * never PostgreSQL's default 'invalid value for parameter "%s": "%s"'.  A
- * statement that mentions a key setting is not repeated in the server log
- * after its error (log_min_error_statement), since its text may hold a key.
+ * never PostgreSQL's default 'invalid value for parameter "%s": "%s"'.
+ * Every refusal of a key setting, ours or PostgreSQL's, names the setting;
+ * the log hook keeps out of the server log the texts that come with such a
+ * message or with a statement that names a key setting (STATEMENT, QUERY,
+ * CONTEXT and the quoted token of a syntax error), since they may hold the
+ * key that was refused.
  *
  * When preloaded, the postmaster takes the environment keys into its own
  * memory and out of its environment: backends and workers inherit the copy,
@@ -40,7 +43,9 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -385,27 +390,133 @@ keys_wipe_at_reset(MemoryContext cxt, ProviderConfig *configs, int n)
 
 /* ---- the server log ---- */
 
-static bool
-mentions_api_key(const char *s)
+static inline bool
+is_ident_char(char c)
 {
-	for (; *s; s++)
-		if (pg_strncasecmp(s, "api_key", 7) == 0)
-			return true;
-	return false;
+	return isalnum((unsigned char) c) || c == '_' || c == '$' || IS_HIGHBIT_SET(c);
 }
 
 /*
- * The text of a statement that mentions a key setting may hold a key: do
- * not repeat it after an error ("STATEMENT:  ...").  emit_log_hook is meant
- * to turn output off; hide_stmt is what errhidestmt() sets and what every
- * log destination obeys.
+ * Does s name one of ctr_dist's key settings, ctr_dist.P_api_key, in any
+ * case, the parts quoted or not, spaces around the dot?  A key file setting
+ * (..._api_key_file) holds a path, not a key: it does not count.
+ */
+static bool
+names_key_setting(const char *s)
+{
+	for (const char *p = s; (p = strchr(p, '.')) != NULL; p++)
+	{
+		const char *q = p;
+		const char *name = p + 1;
+
+		/* ctr_dist before the dot */
+		while (q > s && (isspace((unsigned char) q[-1]) || q[-1] == '"'))
+			q--;
+		if (q - s < 8 || pg_strncasecmp(q - 8, "ctr_dist", 8) != 0 ||
+			(q - 8 > s && is_ident_char(q[-9])))
+			continue;
+		/* P_api_key after it */
+		while (isspace((unsigned char) *name) || *name == '"')
+			name++;
+		for (int i = 0; i < NUM_KEYED; i++)
+		{
+			const char *provider = provider_ops((ProviderId) i)->name;
+			size_t		plen = strlen(provider);
+
+			if (pg_strncasecmp(name, provider, plen) == 0 &&
+				pg_strncasecmp(name + plen, "_api_key", 8) == 0 &&
+				!is_ident_char(name[plen + 8]))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* will the server log show the statement after this message? */
+static bool
+statement_is_logged(const ErrorData *edata)
+{
+	int			elevel = edata->elevel;
+
+	if (edata->hide_stmt || debug_query_string == NULL)
+		return false;
+	/* elog.c's is_log_level_output(), where LOG ranks above ERROR */
+	if (elevel == LOG || elevel == LOG_SERVER_ONLY)
+		return log_min_error_statement == LOG || log_min_error_statement <= ERROR;
+	if (log_min_error_statement == LOG)
+		return elevel >= FATAL;
+	return elevel >= log_min_error_statement;
+}
+
+/*
+ * A syntax error quotes the token it stopped at, "... at or near "%s"",
+ * which here may be the key: keep the message, drop the token.  The
+ * position (cursorpos, internalpos) still says where it is.
+ */
+static void
+hide_near_token(ErrorData *edata)
+{
+	static const char english[] = "%s at or near \"%s\"";
+	const char *format = _(english);
+	const char *first = strstr(format, "%s");
+	const char *second = first ? strstr(first + 2, "%s") : NULL;
+	char	   *between;
+	char	   *at;
+
+	if (edata->message_id == NULL || strcmp(edata->message_id, english) != 0 ||
+		second == NULL)
+		return;
+	/* what the translation puts between "syntax error" and the token */
+	between = pnstrdup(first + 2, second - first - 2);
+	at = strstr(edata->message, between);
+	if (at != NULL)
+		edata->message = psprintf("%.*s%s...%s", (int) (at - edata->message),
+								  edata->message, between, second + 2);
+	else
+		edata->message = pstrdup(_("syntax error"));
+	pfree(between);
+}
+
+/*
+ * A message that names a key setting, or comes while a statement that names
+ * one runs, may carry a key in the texts that come with it: the statement
+ * ("STATEMENT:"), the query of a PL/pgSQL EXECUTE or SPI call ("QUERY:"),
+ * the statement a function was running ("CONTEXT:"), the token of a syntax
+ * error.  Every refusal of a key setting names the setting, whether the
+ * name was written out or built at run time.  emit_log_hook is meant to
+ * turn output off; hide_stmt and hide_ctx are what errhidestmt() and
+ * errhidecontext() set, and what every log destination obeys.  The client
+ * still gets the context, but neither the internal query nor the token:
+ * the hook cannot change what the server logs alone.
+ *
+ * The hook runs only for messages the server log takes; the statement,
+ * which can be long, is read only when something would show it.
  */
 static void
 keys_emit_log(ErrorData *edata)
 {
-	if (!edata->hide_stmt && debug_query_string != NULL &&
-		mentions_api_key(debug_query_string))
+	bool		sensitive;
+
+	sensitive = (edata->message != NULL && names_key_setting(edata->message)) ||
+		(edata->internalquery != NULL && names_key_setting(edata->internalquery)) ||
+		(edata->context != NULL && names_key_setting(edata->context));
+	if (!sensitive && debug_query_string != NULL &&
+		(statement_is_logged(edata) || edata->internalquery != NULL ||
+		 edata->context != NULL || edata->sqlerrcode == ERRCODE_SYNTAX_ERROR))
+		sensitive = names_key_setting(debug_query_string);
+	if (sensitive)
+	{
 		edata->hide_stmt = true;
+		edata->hide_ctx = true;
+		if (edata->internalquery != NULL)
+		{
+			pfree(edata->internalquery);
+			edata->internalquery = NULL;
+			edata->internalpos = 0;
+		}
+		if (edata->sqlerrcode == ERRCODE_SYNTAX_ERROR)
+			hide_near_token(edata);
+	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
 }

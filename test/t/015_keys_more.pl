@@ -86,6 +86,65 @@ for my $preloaded (1, 0)
 	my $load_any = $preloaded ? '' : "SELECT count(*) FROM ctr_predict('tagged', 5, ad => 'x', providers => '{mock}');\n";
 	my ($ret, $out, $err, $offset);
 
+	# 1. A refused key setting: the log keeps the ERROR, but neither the
+	# statement, the internal query, the context nor a syntax error's token,
+	# however the setting was named; every one of these carried the key
+	my @refused = (
+		[ 'CONTEXT of EXECUTE', q{DO $$ BEGIN EXECUTE format('SET %s = %L', 'ctr_dist.openai_api_key', '<k>'); END $$} ],
+		[ 'STATEMENT calling a function', q{SELECT setkey('<k>')} ],
+		[ 'STATEMENT with a name built in SQL', q{SELECT set_config(n, '<k>', false) FROM (SELECT 'ctr_dist.openai_api' || '_key' AS n) s} ],
+		[ 'QUERY of EXECUTE', q{DO $$ BEGIN EXECUTE 'SET ctr_dist.openai_api_key = ''<k>'' oops'; END $$} ],
+		[ 'a syntax error at the key', q{SET ctr_dist.openai_api_key '<k>'} ],
+		[ 'a syntax error at the key, in EXECUTE', q{DO $$ BEGIN EXECUTE 'SET ctr_dist.openai_api_key ' || quote_literal('<k>'); END $$} ],
+		[ 'a function building the name at run time', q{SELECT setkey_built('<k>')} ],
+		[ 'the name quoted, in capitals', q{SET "ctr_dist"."OPENAI_API_KEY" TO '<k>'} ],
+		[ 'ALTER SYSTEM with an invalid key', q{ALTER SYSTEM SET ctr_dist . openai_api_key = E'<k>\\tx'} ]);
+	$node->safe_psql('postgres', q{
+		CREATE FUNCTION setkey(k text) RETURNS void LANGUAGE plpgsql
+		  AS $f$ BEGIN PERFORM set_config('ctr_dist.openai_api_key', k, false); END $f$;
+		CREATE FUNCTION setkey_built(k text) RETURNS void LANGUAGE plpgsql
+		  AS $f$ BEGIN EXECUTE format('SET %I.%I = %L', 'ctr_dist', 'openai_' || 'api_key', k); END $f$;
+	});
+	my @keys = map { key('refused') } @refused;
+	$offset = -s $node->logfile;
+	($ret, $out, $err) = sql($node,
+		$load . join('', map { $refused[$_][1] =~ s/<k>/$keys[$_]/r . ";\n" } 0 .. $#refused));
+	my $log = log_since($node, $offset);
+	is(scalar(() = $log =~ /^.*\] (?:\S+ )?ERROR:  /mg), scalar(@refused),
+		"$cfg: every refused statement left its ERROR in the log") or diag($log);
+	for my $i (0 .. $#refused)
+	{
+		no_key_in($log, "$cfg: the log does not show the key: $refused[$i][0]", $keys[$i]);
+	}
+	like($log, qr/ERROR:  syntax error at or near "\.\.\." at character \d+\n/,
+		"$cfg: a syntax error in such a statement is logged without its token");
+	unlike($log, qr/^.*\] (?:\S+ )?(?:STATEMENT|QUERY|CONTEXT):  /m,
+		"$cfg: no STATEMENT, QUERY or CONTEXT line after those errors");
+	like($err, qr/ctr_dist\.openai_api_key/, "$cfg: the client gets the errors, naming the setting");
+
+	# ... but a statement that names no key setting and fails for another
+	# reason is logged as usual, even with a key in it (documented)
+	$node->safe_psql('postgres', q{
+		CREATE FUNCTION use_key(k text) RETURNS void LANGUAGE plpgsql
+		  AS $f$ BEGIN PERFORM 1 / 0; PERFORM set_config('ctr_dist.openai_api_key', k, false); END $f$;
+	});
+	my $kd = 'sk-test-documented-' . int(rand(1e9));
+	$offset = -s $node->logfile;
+	sql($node, "${load}SELECT use_key('$kd');");
+	like(log_since($node, $offset), qr/ERROR:  division by zero\n(?:.*\n)*?.*STATEMENT:  SELECT use_key\('\Q$kd\E'\);/,
+		"$cfg: a statement that fails before it names a key setting is logged as any other (documented)");
+
+	# 2. ... and other statements keep their STATEMENT line (mallory: any role)
+	for my $stmt ('SELECT api_key FROM app_users WHERE nope',
+		'SELECT openai_api_key FROM app_users WHERE nope',
+		'SHOW ctr_dist.openai_api_key_file')
+	{
+		$offset = -s $node->logfile;
+		sql($node, "$load_any$stmt;", user => 'mallory');
+		like(log_since($node, $offset), qr/ERROR:  .*\n(.*\n)?.*STATEMENT:  \Q$stmt\E;/,
+			"$cfg: a failing statement that names no key setting keeps its STATEMENT line: $stmt");
+	}
+
 	# 3. A FIFO as key file: an error at once, not a backend that waits for
 	# a writer and that no cancel or terminate can end
 	my $fifo = "$keydir/fifo-$preloaded.key";
