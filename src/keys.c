@@ -36,8 +36,9 @@
  * When preloaded, the postmaster takes the environment keys into its own
  * memory and out of its environment: backends and workers inherit the copy,
  * and programs the server starts (archive_command, COPY ... PROGRAM, ...)
- * see no key.  PostgreSQL prints its environment at DEBUG3 before it loads
- * any library, so that much cannot be helped.
+ * see no key.  On Linux it also wipes them from the block the kernel shows
+ * as /proc/<pid>/environ.  PostgreSQL prints its environment at DEBUG3
+ * before it loads any library, so that much cannot be helped.
  *
  *-------------------------------------------------------------------------
  */
@@ -307,31 +308,156 @@ read_key_file(ProviderId id, const char *path, char *key)
 
 /* ---- the environment ---- */
 
+/* the variable, never its value */
+static void
+warn_invalid_env_key(const char *var)
+{
+	ereport(WARNING,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("server environment variable %s does not hold a valid API key, ignoring it", var),
+			 errdetail("An API key is at most %d printable characters without spaces.",
+					   CTR_KEY_MAX - 1)));
+}
+
+#ifdef __linux__
+/*
+ * Where the kernel finds what it shows as /proc/<pid>/environ: fields 50
+ * and 51 (env_start, env_end) of /proc/self/stat, the 48th and 49th after
+ * the ")" that ends the command name.
+ */
+static bool
+initial_environ_bounds(uintptr_t *start, uintptr_t *end)
+{
+	char		buf[4096];
+	ssize_t		len = 0;
+	char	   *p;
+	int			fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	while (len < (ssize_t) sizeof(buf) - 1)
+	{
+		ssize_t		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL)
+		return false;
+	/* to the space before field 50; the one after ")" is before field 3 */
+	for (int field = 3; field <= 50; field++)
+	{
+		if ((p = strchr(p + 1, ' ')) == NULL)
+			return false;
+	}
+	return sscanf(p, " %" SCNuPTR " %" SCNuPTR, start, end) == 2 && *start < *end;
+}
+
+/* [start, end) lies in the process's initial stack, which it may write */
+static bool
+in_writable_stack(uintptr_t start, uintptr_t end)
+{
+	FILE	   *maps = fopen("/proc/self/maps", "r");
+	char		line[1024];
+	bool		ok = false;
+	bool		line_start = true;
+
+	if (maps == NULL)
+		return false;
+	while (!ok && fgets(line, sizeof(line), maps) != NULL)
+	{
+		uintptr_t	lo,
+					hi;
+		char		perms[5];
+		bool		whole = strchr(line, '\n') != NULL;
+
+		/* the tail of a line longer than the buffer is not a mapping */
+		if (line_start &&
+			sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s", &lo, &hi, perms) == 3 &&
+			lo <= start && end <= hi)
+			ok = perms[0] == 'r' && perms[1] == 'w' && strstr(line, "[stack]") != NULL;
+		line_start = whole;
+	}
+	fclose(maps);
+	return ok;
+}
+
+/*
+ * PostgreSQL moves the environment to copies before any library loads
+ * (save_ps_display_args), and unsetenv() takes a variable out of those;
+ * but the strings the process started with stay where the kernel put them,
+ * at the top of the initial stack, and the kernel shows that block to the
+ * server's OS user (and so to roles that read server files) as
+ * /proc/<pid>/environ, in the postmaster and in every process it forks.
+ * Nothing refers to them any more: wipe the key variables there.  false
+ * when that block cannot be found or is not the stack.
+ */
+static bool
+wipe_initial_environ(void)
+{
+	uintptr_t	start,
+				end;
+
+	if (!initial_environ_bounds(&start, &end) || !in_writable_stack(start, end))
+		return false;
+	for (char *s = (char *) start; s < (char *) end;)
+	{
+		size_t		len = strnlen(s, (char *) end - s);
+
+		for (int i = 0; i < NUM_KEYED; i++)
+		{
+			const char *var = provider_ops((ProviderId) i)->key_env;
+			size_t		vlen = strlen(var);
+
+			if (len > vlen && strncmp(s, var, vlen) == 0 && s[vlen] == '=')
+				explicit_bzero(s, len);
+		}
+		s += len + 1;
+	}
+	return true;
+}
+#endif
+
 /*
  * In the postmaster, when preloaded: keep the environment keys in memory
  * that every server process inherits, and take them out of the environment.
+ * What getenv() returns belongs to the environment (setenv() may hand the
+ * same string out again): it is copied, never written to.
  */
 static void
 capture_env_keys(void)
 {
+	bool		any = false;
+
 	for (int i = 0; i < NUM_KEYED; i++)
 	{
 		const char *var = provider_ops((ProviderId) i)->key_env;
-		char	   *value = getenv(var);
+		const char *value = getenv(var);
 
 		if (value == NULL)
 			continue;
+		any = true;
 		if (key_is_valid(value))
 			strlcpy(env_key[i], value, CTR_KEY_MAX);
 		else if (value[0] != '\0')
-			ereport(WARNING,
-					(errmsg("server environment variable %s does not hold a valid API key, ignoring it", var),
-					 errdetail("An API key is at most %d printable characters without spaces.",
-							   CTR_KEY_MAX - 1)));
-		explicit_bzero(value, strlen(value));
+			warn_invalid_env_key(var);
 		unsetenv(var);
 	}
 	env_captured = true;
+#ifdef __linux__
+	if (any && !wipe_initial_environ())
+		ereport(WARNING,
+				(errmsg("could not remove the API keys from the server's initial environment"),
+				 errdetail("The server's operating system user can read them in /proc/%d/environ.",
+						   (int) getpid())));
+#else
+	(void) any;
+#endif
 }
 
 static void
@@ -339,7 +465,15 @@ env_api_key(ProviderId id, char *key)
 {
 	const char *value;
 
-	value = env_captured ? env_key[id] : getenv(provider_ops(id)->key_env);
+	if (env_captured)
+		value = env_key[id];
+	else
+	{
+		value = getenv(provider_ops(id)->key_env);
+		/* the postmaster said so at start when preloaded; here, at each call */
+		if (value != NULL && value[0] != '\0' && !key_is_valid(value))
+			warn_invalid_env_key(provider_ops(id)->key_env);
+	}
 	/* an environment value gets the same sanity rules as the setting */
 	if (value != NULL && key_is_valid(value))
 		strlcpy(key, value, CTR_KEY_MAX);

@@ -163,6 +163,64 @@ for my $preloaded (1, 0)
 	like($err, qr/API key file "\Q$fifo\E" is not a regular file/, "$cfg: a FIFO key file: the error says so");
 	$node->safe_psql('postgres', "${load}ALTER SYSTEM RESET ctr_dist.openai_api_key_file; SELECT pg_reload_conf();");
 
+	# 4. An environment key that is not valid: a WARNING naming the variable,
+	# preloaded (at start, in the log) as not (at each call)
+	my $kcr = key('env-cr');
+	{
+		local $ENV{OPENAI_API_KEY} = "$kcr\r";
+		$offset = -s $node->logfile;
+		$node->restart;
+	}
+	($ret, $out, $err) = sql($node, $call, user => 'mallory');
+	my $warning = qr/WARNING:  server environment variable OPENAI_API_KEY does not hold a valid API key, ignoring it\n.*DETAIL:  An API key is at most 511 printable characters without spaces\./;
+	like($preloaded ? log_since($node, $offset) : $err, $warning,
+		$preloaded ? "$cfg: an invalid environment key: WARNING at start naming the variable"
+		: "$cfg: an invalid environment key: WARNING at the call naming the variable");
+	like($out, qr/^mock\|10$/m, "$cfg: the invalid environment key is not used");
+	no_key_in("$out$err", "$cfg: the WARNING does not show the value", $kcr);
+}
+
+# 5. Preloaded, the postmaster wipes the environment keys from the block
+# the kernel shows as /proc/<pid>/environ; the rest of the environment stays
+{
+	my $node = $nodes{1};
+	my $ke = key('env');
+	{
+		local $ENV{OPENAI_API_KEY} = $ke;
+		local $ENV{CTR_DIST_ENV_MARKER} = 'kept';
+		$node->restart;
+	}
+	CtrDistTest::set_server($base, qq({"keys": {"openai": "$ke"}}));
+	my ($ret, $out, $err) = sql($node, $call, user => 'mallory');
+	like($out, qr/^openai\|10$/m, 'environment key: it reaches the provider') or diag($err);
+	my $pm = $node->safe_psql('postgres', "SELECT pg_read_file('postmaster.pid')") =~ s/\n.*//sr;
+	my $environ = slurp_file("/proc/$pm/environ");
+	like($environ, qr/(^|\0)CTR_DIST_ENV_MARKER=kept\0/, "environment: /proc/$pm/environ is the postmaster's, read as its OS user");
+	no_key_in($environ, 'environment: /proc/<postmaster>/environ holds no key', $ke);
+	unlike($environ, qr/OPENAI_API_KEY=/, 'environment: nor the variable');
+	$node->safe_psql('postgres', q{
+		CREATE ROLE reader LOGIN IN ROLE pg_read_server_files;
+		GRANT EXECUTE ON FUNCTION pg_read_binary_file(text) TO reader;
+	});
+	($ret, $out, $err) = sql($node,
+		"SELECT position('CTR_DIST_ENV_MARKER=kept' in e) > 0, position('OPENAI_API_KEY' in e) = 0"
+		  . " FROM encode(pg_read_binary_file('/proc/$pm/environ'), 'escape') e",
+		user => 'reader');
+	is($out, 't|t', "environment: a pg_read_server_files member reads the postmaster's environment, without the key")
+	  or diag($err);
+	$node->restart;
+
+	# without preloading, nothing takes the key out (documented)
+	$node = $nodes{0};
+	my $kn = 'sk-test-env-not-preloaded-' . int(rand(1e9));
+	{
+		local $ENV{OPENAI_API_KEY} = $kn;
+		$node->restart;
+	}
+	$pm = $node->safe_psql('postgres', "SELECT pg_read_file('postmaster.pid')") =~ s/\n.*//sr;
+	like(slurp_file("/proc/$pm/environ"), qr/(^|\0)OPENAI_API_KEY=\Q$kn\E\0/,
+		'environment, not preloaded: /proc/<postmaster>/environ shows the key (documented)');
+	$node->restart;
 }
 
 for my $preloaded (1, 0)
