@@ -494,6 +494,22 @@ keys_get(ProviderId id, char *key)
 
 /* ---- copies ---- */
 
+/*
+ * "name: key" in one allocation of its exact size.  psprintf() would first
+ * format into a guess and free that unwiped when the key does not fit.
+ */
+char *
+keys_header(const char *name_colon_space, const char *key)
+{
+	size_t		nlen = strlen(name_colon_space);
+	size_t		klen = strlen(key);
+	char	   *header = palloc(nlen + klen + 1);
+
+	memcpy(header, name_colon_space, nlen);
+	memcpy(header + nlen, key, klen + 1);
+	return header;
+}
+
 typedef struct KeyWipe
 {
 	MemoryContextCallback cb;

@@ -223,6 +223,63 @@ for my $preloaded (1, 0)
 	$node->restart;
 }
 
+# 6. A call leaves no copy of its request header (with the key) in the
+# calling backend's memory but libcurl's request buffer (documented), as a
+# role that can read server files finds in /proc/self/mem.  (On a server
+# built with assertions pfree() clobbers what it frees: only a production
+# build shows a palloc'd copy that was freed unwiped.)
+{
+	my $node = $nodes{1};
+	$node->safe_psql('postgres', q{
+		GRANT EXECUTE ON FUNCTION pg_read_file(text), pg_read_binary_file(text, bigint, bigint) TO reader;
+		GRANT EXECUTE ON FUNCTION ctr_predict(regclass, integer, text, text, text[]) TO reader;
+		GRANT SELECT ON tagged TO reader;
+		-- the bytes whose hex is needle, in the private writable mappings of
+		-- this backend, but not after a CRLF (libcurl's HTTP request)
+		CREATE FUNCTION mem_copies(needle text) RETURNS int LANGUAGE plpgsql AS $f$
+		DECLARE
+			m text[];
+			h text;
+			at int;
+			pos int;
+			n int := 0;
+		BEGIN
+			FOR m IN SELECT regexp_matches(pg_read_file('/proc/self/maps'), '^([0-9a-f]+)-([0-9a-f]+) rw-p', 'gn')
+			LOOP
+				h := encode(pg_read_binary_file('/proc/self/mem', ('x' || lpad(m[1], 16, '0'))::bit(64)::bigint,
+					('x' || lpad(m[2], 16, '0'))::bit(64)::bigint - ('x' || lpad(m[1], 16, '0'))::bit(64)::bigint), 'hex');
+				at := 0;
+				LOOP
+					pos := strpos(substr(h, at + 1), needle);
+					EXIT WHEN pos = 0;
+					at := at + pos;
+					IF at % 2 = 1 AND (at < 5 OR substr(h, at - 4, 4) <> '0d0a') THEN
+						n := n + 1;
+					END IF;
+				END LOOP;
+			END LOOP;
+			RETURN n;
+		END $f$;
+	});
+	# long enough that a first guess at the header's size is too small
+	my $kl = key('long');
+	$kl .= join('', map { ('a' .. 'z')[ int(rand(26)) ] } 1 .. 150);
+	$used{$kl} = 'long';
+	write_key("$keydir/long.key", "$kl\n");
+	CtrDistTest::set_server($base, qq({"keys": {"openai": "$kl"}}));
+	$node->safe_psql('postgres', "ALTER SYSTEM SET ctr_dist.openai_api_key_file = '$keydir/long.key'; SELECT pg_reload_conf();");
+	# the needle is hex: the query text holds it, never the bytes it stands for
+	my $needle = unpack('H*', 'Authorization: Bearer ' . substr($kl, 0, 40));
+	my ($ret, $out, $err) = sql($node,
+		"SET ctr_dist.max_workers = 0;\n$call;\nSELECT mem_copies('$needle');\n"
+		  . "SELECT mem_copies('" . unpack('H*', 'ctr_dist.max_workers') . "') > 0;",
+		user => 'reader');
+	like($out, qr/^openai\|10\n0\n/, 'memory: after a call with a 166-character key, no copy of its header is left')
+	  or diag("$out\n$err");
+	like($out, qr/\nt$/, "memory: a pg_read_server_files member reads its backend's memory (documented)");
+	$node->safe_psql('postgres', 'ALTER SYSTEM RESET ctr_dist.openai_api_key_file; SELECT pg_reload_conf();');
+}
+
 for my $preloaded (1, 0)
 {
 	my $node = $nodes{$preloaded};
