@@ -59,7 +59,10 @@
 
 #include "keys.h"
 
+/* the providers before the mock are the ones with keys */
 #define NUM_KEYED PROVIDER_MOCK
+StaticAssertDecl(PROVIDER_MOCK == NUM_PROVIDERS - 1,
+				 "every provider but the mock has a key");
 
 static bool keys_preloaded = false;
 static char *key_setting[NUM_KEYED];
@@ -88,8 +91,8 @@ check_api_key(ProviderId id, const char *value, GucSource source)
 		return true;
 	if (!keys_preloaded)
 	{
-		GUC_check_errcode(ERRCODE_CANT_CHANGE_RUNTIME_PARAM);
-		GUC_check_errmsg("ctr_dist.%s_api_key can be set only when ctr_dist is in shared_preload_libraries",
+		GUC_check_errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
+		GUC_check_errmsg("parameter \"ctr_dist.%s_api_key\" can be set only when ctr_dist is in shared_preload_libraries",
 						 name);
 		GUC_check_errdetail("Without preloading, PostgreSQL shows the value to every role in sessions that have not loaded ctr_dist. The value is not used.");
 		GUC_check_errhint("Put the key in the file named by ctr_dist.%s_api_key_file, or in the server environment variable %s.",
@@ -99,7 +102,7 @@ check_api_key(ProviderId id, const char *value, GucSource source)
 	if (source != PGC_S_FILE && source != PGC_S_DEFAULT)
 	{
 		GUC_check_errcode(ERRCODE_CANT_CHANGE_RUNTIME_PARAM);
-		GUC_check_errmsg("ctr_dist.%s_api_key can be set only in postgresql.conf or with ALTER SYSTEM",
+		GUC_check_errmsg("parameter \"ctr_dist.%s_api_key\" can be set only in postgresql.conf or with ALTER SYSTEM",
 						 name);
 		if (source == PGC_S_ARGV)
 			GUC_check_errdetail("Every user of the machine can read the server's command line. The value is not used.");
@@ -134,11 +137,14 @@ check_gemini_key(char **newval, void **extra, GucSource source)
 	return check_api_key(PROVIDER_GEMINI, *newval, source);
 }
 
-static GucStringCheckHook key_check_hooks[NUM_KEYED] = {
+static const GucStringCheckHook key_check_hooks[] = {
 	[PROVIDER_OPENAI] = check_openai_key,
 	[PROVIDER_DEEPSEEK] = check_deepseek_key,
 	[PROVIDER_GEMINI] = check_gemini_key,
 };
+
+StaticAssertDecl(lengthof(key_check_hooks) == NUM_KEYED,
+				 "a check hook for every provider's key setting");
 
 /* ---- the key file ---- */
 

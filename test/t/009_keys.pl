@@ -254,9 +254,9 @@ for my $preloaded (1, 0)
 		else
 		{
 			my $ks = key('setting-refused');
-			my ($ret, $out, $err) = $node->psql('postgres', "LOAD 'ctr_dist'; ALTER SYSTEM SET ctr_dist.openai_api_key = '$ks';");
-			like($err, qr/ctr_dist\.openai_api_key can be set only when ctr_dist is in shared_preload_libraries/,
-				"$at: setting: refused, the message says why");
+			my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\nLOAD 'ctr_dist'; ALTER SYSTEM SET ctr_dist.openai_api_key = '$ks';");
+			like($err, qr/ERROR:  55000: parameter "ctr_dist\.openai_api_key" can be set only when ctr_dist is in shared_preload_libraries/,
+				"$at: setting: refused (object_not_in_prerequisite_state), the message says why");
 			like($err, qr/HINT:  Put the key in the file named by ctr_dist\.openai_api_key_file, or in the server environment variable OPENAI_API_KEY\./,
 				"$at: setting: the hint names the safe ways");
 			no_key_in($err, "$at: setting: the error does not show the value", $ks);
@@ -275,7 +275,7 @@ for my $preloaded (1, 0)
 				"SELECT count(*) FILTER (WHERE provider = 'openai') FROM ctr_predict('tagged', 50, ad => 'Gym', providers => '{openai}')");
 			is($out, '0', "$at: a key on the server's command line is not used");
 			like(slurp_file($node->logfile),
-				qr/WARNING:  ctr_dist\.openai_api_key can be set only in postgresql\.conf or with ALTER SYSTEM\n.*DETAIL:  Every user of the machine can read the server's command line\./,
+				qr/WARNING:  parameter "ctr_dist\.openai_api_key" can be set only in postgresql\.conf or with ALTER SYSTEM\n.*DETAIL:  Every user of the machine can read the server's command line\./,
 				"$at: a key on the server's command line: WARNING at start, naming the setting");
 			system_or_bail('pg_ctl', '-D', $node->data_dir, '-w', 'stop');
 			$node->start;
@@ -313,7 +313,7 @@ for my $preloaded (1, 0)
 			}
 			else
 			{
-				like($err, qr/WARNING:  ctr_dist\.openai_api_key can be set only when ctr_dist is in shared_preload_libraries/,
+				like($err, qr/WARNING:  parameter "ctr_dist\.openai_api_key" can be set only when ctr_dist is in shared_preload_libraries/,
 					"$at: a connection option is refused when ctr_dist loads");
 				is($out, '', "$at: the connection option's value is not used");
 			}
@@ -329,7 +329,7 @@ for my $preloaded (1, 0)
 			server_key($k);
 			my ($ret, $out, $err) = mallory($node,
 				"SELECT count(*), count(*) FILTER (WHERE provider = 'openai') FROM ctr_predict('tagged', 50, ad => 'Gym', providers => '{openai}')");
-			like($err, qr/WARNING:  ctr_dist\.openai_api_key can be set only when ctr_dist is in shared_preload_libraries/,
+			like($err, qr/WARNING:  parameter "ctr_dist\.openai_api_key" can be set only when ctr_dist is in shared_preload_libraries/,
 				"$at: a key stored by ALTER ROLE where ctr_dist was not loaded: WARNING naming the setting");
 			is($out, '100|0', "$at: that key is not used");
 			no_key_in($err, "$at: the WARNING does not show it", $k);
