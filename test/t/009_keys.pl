@@ -182,6 +182,25 @@ for my $preloaded (1, 0)
 		server_key($k2);
 		call_exact($node, "$at: key file rotated, no reload");
 		mallory_cannot_read($node, "$at: key file", $k2);
+		# its path: superusers only, but without preloading every role reads it
+		# in a session that has not loaded ctr_dist (documented)
+		{
+			my ($r, $pout, $perr) = mallory($node, 'SHOW ctr_dist.openai_api_key_file');
+			if ($preloaded)
+			{
+				like($perr, qr/must be superuser or have privileges of pg_read_all_settings to examine "ctr_dist\.openai_api_key_file"/,
+					"$at: key file: mallory cannot SHOW its path");
+			}
+			else
+			{
+				is($pout, $file, "$at: key file: mallory can SHOW its path in a session that has not loaded ctr_dist (documented)");
+			}
+			($r, $pout, $perr) = mallory($node,
+				"SELECT count(*) FROM ctr_predict('tagged', 5, ad => 'x', providers => '{mock}');\nSHOW ctr_dist.openai_api_key_file;");
+			like($perr, qr/must be superuser or have privileges of pg_read_all_settings to examine "ctr_dist\.openai_api_key_file"/,
+				"$at: key file: once ctr_dist is loaded, mallory cannot SHOW its path");
+			unlike($pout, qr/\Q$file\E/, "$at: key file: nor is it shown");
+		}
 
 		# a key file that is not safe is an error that names it, never its content
 		my $bad = key('bad-content');

@@ -280,6 +280,45 @@ for my $preloaded (1, 0)
 	$node->safe_psql('postgres', 'ALTER SYSTEM RESET ctr_dist.openai_api_key_file; SELECT pg_reload_conf();');
 }
 
+# 7. pg_stat_statements keeps the text of ALTER SYSTEM SET with the key
+# (documented); a refused SET is not kept
+SKIP:
+{
+	my $pkglibdir = `pg_config --pkglibdir`;
+	chomp $pkglibdir;
+	skip 'pg_stat_statements is not installed', 2 unless -e "$pkglibdir/pg_stat_statements.so";
+	my $node = $nodes{1};
+	$node->append_conf('postgresql.conf', "shared_preload_libraries = 'ctr_dist,pg_stat_statements'\n");
+	$node->restart;
+	my $ks = key('pgss-stored');
+	my $kr = key('pgss-refused');
+	$node->safe_psql('postgres', 'CREATE EXTENSION pg_stat_statements');
+	sql($node, "ALTER SYSTEM SET ctr_dist.openai_api_key = '$ks';\nSET ctr_dist.openai_api_key = '$kr';");
+	my $texts = $node->safe_psql('postgres', 'SELECT string_agg(query, E\'\n\') FROM pg_stat_statements');
+	like($texts, qr/\Q$ks\E/, 'pg_stat_statements: ALTER SYSTEM SET keeps the key in its text (documented)');
+	no_key_in($texts, 'pg_stat_statements: a refused SET is not kept', $kr);
+	$node->safe_psql('postgres', 'ALTER SYSTEM RESET ctr_dist.openai_api_key');
+}
+
+# 8. pg_read_all_settings, and so pg_monitor, the role monitoring tools are
+# given, can SHOW a key given as the setting (documented)
+{
+	my $node = $nodes{1};
+	my $ks = key('monitor');
+	$node->safe_psql('postgres', qq{
+		CREATE ROLE monitor LOGIN IN ROLE pg_monitor;
+		ALTER SYSTEM SET ctr_dist.openai_api_key = '$ks';
+	});
+	$node->restart;
+	my ($ret, $out, $err) = sql($node, 'SHOW ctr_dist.openai_api_key', user => 'monitor');
+	is($out, $ks, 'a pg_monitor member can SHOW a key given as the setting (documented)');
+	($ret, $out, $err) = sql($node, 'SHOW ctr_dist.openai_api_key', user => 'mallory');
+	like($err, qr/must be superuser or have privileges of pg_read_all_settings to examine "ctr_dist\.openai_api_key"/,
+		'a role without it cannot');
+	$node->safe_psql('postgres', 'ALTER SYSTEM RESET ctr_dist.openai_api_key');
+	$node->restart;
+}
+
 for my $preloaded (1, 0)
 {
 	my $node = $nodes{$preloaded};
