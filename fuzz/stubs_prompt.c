@@ -24,7 +24,8 @@
 
 #undef vsnprintf
 
-static void pg_attribute_noreturn()
+/* C11's _Noreturn: pg_attribute_noreturn() is gone in 18 */
+static _Noreturn void
 stub_abort(const char *name)
 {
 	static const char prefix[] = "fuzz stub: backend function called outside PostgreSQL: ";
@@ -90,8 +91,14 @@ enlargeStringInfo(StringInfo str, int needed)
 	str->maxlen = newlen;
 }
 
+/* 16 made data a const void * */
+#if PG_VERSION_NUM >= 160000
+void
+appendBinaryStringInfo(StringInfo str, const void *data, int datalen)
+#else
 void
 appendBinaryStringInfo(StringInfo str, const char *data, int datalen)
+#endif
 {
 	enlargeStringInfo(str, datalen);
 	memcpy(str->data + str->len, data, datalen);

@@ -22,6 +22,7 @@
 #include <math.h>
 #include <curl/curl.h>
 
+#include "access/xact.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -32,6 +33,7 @@
 #include "mock.h"
 #include "multi.h"
 #include "ratelimit.h"
+#include "resolve.h"
 #include "stats.h"
 #include "transfer.h"
 
@@ -63,9 +65,21 @@ struct Engine
 	Breaker		breaker[NUM_PROVIDERS];
 	CallBudget *budget;			/* the call's (budget.h) */
 	double		tokens_per_byte[NUM_PROVIDERS];	/* learnt bound; 0: not yet */
+
+	/* each provider's host, looked up by the engine (resolve.h) */
+	Lookup	   *lookup[NUM_PROVIDERS];
+	TimestampTz lookup_started[NUM_PROVIDERS];
+	struct curl_slist *resolve[NUM_PROVIDERS];	/* once the lookup is done */
+
+	/* engines of this process that hold resources (see engine_release) */
+	dlist_node	live_node;
+	SubTransactionId subxact;	/* where it was created */
+	bool		released;
 };
 
 static bool curl_initialized = false;
+static dlist_head live_engines = DLIST_STATIC_INIT(live_engines);
+static bool xact_callbacks_registered = false;
 
 void
 engine_define_settings(void)
@@ -121,14 +135,20 @@ engine_current_settings(EngineSettings *settings)
 /* ---- lifetime ---- */
 
 /*
- * The one release path.  A reset callback of engine->cxt: PostgreSQL runs
- * it when the context is deleted -- by engine_destroy() at a normal end,
- * by transaction abort (ERROR, cancel, statement_timeout), by proc_exit()
- * (FATAL, terminate) -- after the context's children are gone and before
- * its own memory is.  So it touches only what lives in engine->cxt itself
- * (the engine, its jobs and transfers) or outside PostgreSQL's memory
- * (curl's handles, malloc'd buffers, shared limiter slots), and frees
- * each exactly once.
+ * The one release path: every transfer (curl handles, header lists, limiter
+ * slots), the multi handle and its wait set, the keys.  It runs once,
+ * whichever comes first:
+ *	- the engine's memory goes away: a reset callback of engine->cxt, run by
+ *	  engine_destroy() at a normal end, or by memory cleanup after an abort,
+ *	  or at proc_exit() (a worker's exit callback destroys its engine);
+ *	- the (sub)transaction that created it aborts: a transaction callback,
+ *	  because inside BEGIN ... ROLLBACK an aborted transaction's memory is
+ *	  only cleaned up at the ROLLBACK, and until then the slots and the
+ *	  connections would be held (and other sessions starved).
+ * Both run after the stack that used the engine is gone.  It touches only
+ * memory of engine->cxt itself (which PostgreSQL frees after the reset
+ * callbacks) or outside PostgreSQL's memory (curl, malloc, the shared
+ * limiter), and never raises.
  */
 static void
 engine_release(void *arg)
@@ -136,11 +156,108 @@ engine_release(void *arg)
 	Engine	   *engine = (Engine *) arg;
 	dlist_mutable_iter iter;
 
+	if (engine->released)
+		return;
+	engine->released = true;
+	dlist_delete(&engine->live_node);
 	dlist_foreach_modify(iter, &engine->transfers)
 		transfer_release(dlist_container(Transfer, node, iter.cur), &engine->multi, false);
 	multi_release(&engine->multi);
 	for (int i = 0; i < NUM_PROVIDERS; i++)
+	{
+		/* a lookup still running goes on alone, and frees itself */
+		lookup_abandon(engine->lookup[i]);
+		engine->lookup[i] = NULL;
+		curl_slist_free_all(engine->resolve[i]);
+		engine->resolve[i] = NULL;
+	}
+	for (int i = 0; i < NUM_PROVIDERS; i++)
 		explicit_bzero(engine->configs[i].api_key, sizeof(engine->configs[i].api_key));
+}
+
+/* An abort releases the engines it orphans, at once (see engine_release) */
+static void
+engine_xact_callback(XactEvent event, void *arg)
+{
+	dlist_mutable_iter iter;
+
+	if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	dlist_foreach_modify(iter, &live_engines)
+		engine_release(dlist_container(Engine, live_node, iter.cur));
+}
+
+static void
+engine_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	dlist_mutable_iter iter;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	/* engines made in this subtransaction or in one inside it */
+	dlist_foreach_modify(iter, &live_engines)
+	{
+		Engine	   *engine = dlist_container(Engine, live_node, iter.cur);
+
+		if (engine->subxact >= mySubid)
+			engine_release(engine);
+	}
+}
+
+/* Look a provider's host up, so that curl never has to (resolve.h) */
+static void
+start_lookup(Engine *engine, ProviderId p)
+{
+	if (p == PROVIDER_MOCK)
+		return;
+	lookup_abandon(engine->lookup[p]);
+	engine->lookup[p] = lookup_start(engine->configs[p].base_url);
+	engine->lookup_started[p] = GetCurrentTimestamp();
+}
+
+/*
+ * May a request of this provider go now, as far as its host lookup goes?
+ * Its addresses are known, or nothing is looked up: yes.  The lookup runs:
+ * not yet.  It ran longer than the connect timeout: the attempt fails as a
+ * connection that could not be made would (and the lookup starts over).
+ */
+static bool
+lookup_ready(Engine *engine, ProviderId p, bool *timed_out)
+{
+	Lookup	   *l = engine->lookup[p];
+
+	*timed_out = false;
+	if (l == NULL || engine->resolve[p] != NULL)
+		return true;
+	switch (lookup_state(l))
+	{
+		case LOOKUP_DONE:
+			{
+				struct curl_slist *list = curl_slist_append(NULL, lookup_resolve_entry(l));
+
+				if (list == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_OUT_OF_MEMORY),
+							 errmsg("out of memory")));
+				engine->resolve[p] = list;
+				return true;
+			}
+		case LOOKUP_FAILED:
+			/* curl looks it up and reports what it finds */
+			lookup_abandon(l);
+			engine->lookup[p] = NULL;
+			return true;
+		case LOOKUP_PENDING:
+			break;
+	}
+	if (TimestampDifferenceExceeds(engine->lookup_started[p], GetCurrentTimestamp(),
+								   engine->settings.connect_timeout_ms))
+	{
+		*timed_out = true;
+		start_lookup(engine, p);
+	}
+	return false;
 }
 
 Engine *
@@ -161,18 +278,34 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 		curl_initialized = true;
 	}
 
+	if (!xact_callbacks_registered)
+	{
+		RegisterXactCallback(engine_xact_callback, NULL);
+		RegisterSubXactCallback(engine_subxact_callback, NULL);
+		xact_callbacks_registered = true;
+	}
+
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "ctr_dist engine",
 								ALLOCSET_DEFAULT_SIZES);
 	engine = MemoryContextAllocZero(cxt, sizeof(Engine));
 	engine->cxt = cxt;
+	engine->subxact = GetCurrentSubTransactionId();
+	dlist_init(&engine->waiting);
+	dlist_init(&engine->done);
+	dlist_init(&engine->transfers);
+
+	/* from here on, everything the engine acquires has its release path */
+	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+	cb->func = engine_release;
+	cb->arg = engine;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	dlist_push_head(&live_engines, &engine->live_node);
+
 	engine->scratch = AllocSetContextCreate(cxt, "ctr_dist request",
 											ALLOCSET_DEFAULT_SIZES);
 	engine->settings = *settings;
 	engine->budget = budget;
 	engine->platform = MemoryContextStrdup(cxt, platform);
-	dlist_init(&engine->waiting);
-	dlist_init(&engine->done);
-	dlist_init(&engine->transfers);
 	for (int i = 0; i < nconfigs; i++)
 	{
 		engine->configs[configs[i].id] = configs[i];
@@ -180,14 +313,9 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 		engine->concurrency[configs[i].id] = configs[i].max_concurrency;
 		max_connections += configs[i].max_concurrency;
 	}
-
-	/* from here on, everything the engine acquires has its release path */
-	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
-	cb->func = engine_release;
-	cb->arg = engine;
-	MemoryContextRegisterResetCallback(cxt, cb);
-
 	multi_init(&engine->multi, cxt, max_connections);
+	for (int i = 0; i < nconfigs; i++)
+		start_lookup(engine, configs[i].id);
 	return engine;
 }
 
@@ -524,6 +652,7 @@ dispatch(Engine *engine)
 		ProviderId	p = job->provider;
 		Transfer   *t;
 		long		wait;
+		bool		lookup_timed_out;
 
 		if (job->not_before > now)
 		{
@@ -541,6 +670,25 @@ dispatch(Engine *engine)
 		}
 		if (engine->in_flight[p] >= engine->concurrency[p])
 			continue;
+		if (!lookup_ready(engine, p, &lookup_timed_out))
+		{
+			if (lookup_timed_out)
+			{
+				Outcome		out;
+
+				/* as if the connection could not be made: retried, failed over */
+				memset(&out, 0, sizeof(out));
+				out.retry_after = -1;
+				outcome_fail(&out, OUTCOME_TRANSIENT, "could not resolve the host of %s: no answer",
+							 provider_ops(p)->name);
+				dlist_delete(&job->node);
+				settle_attempt(engine, job, &out);
+				continue;
+			}
+			if (next < 0 || next > 20)
+				next = 20;		/* look again soon */
+			continue;
+		}
 		if (!breaker_allows(&engine->breaker[p]))
 		{
 			if (job->last_resort)
@@ -570,7 +718,7 @@ dispatch(Engine *engine)
 				next = wait;
 			continue;
 		}
-		transfer_build(t, &engine->settings, engine->scratch);
+		transfer_build(t, &engine->settings, engine->scratch, engine->resolve[p]);
 		if (!transfer_reserve(t, engine->budget, tokens_per_byte_bound(engine, p)))
 		{
 			/* it could take the call over its budget: nothing more goes out */

@@ -21,17 +21,25 @@
  *	response, limiter					list		done, else engine_release
  *	slot (transfer.h)
  *	keys (configs[])	engine_create	Engine		wiped by engine_release
+ *	host lookups		engine_create	Engine and	engine_release abandons its
+ *	(resolve.h)			(a thread each)	the thread	reference; the thread frees
+ *										(refcount)	the lookup when it returns
+ *	CURLOPT_RESOLVE		dispatch, once	Engine		engine_release, after every
+ *	lists				a lookup is done			easy handle is gone
  *	job texts			the owner		the owner	the owner, after the job
  *
- * engine_release() is a reset callback of engine->cxt, so it runs exactly
- * once whichever way the engine ends:
+ * engine_release() runs exactly once whichever way the engine ends, from
+ * the first of: the reset callback of engine->cxt, and the abort of the
+ * (sub)transaction that created it (a transaction callback):
  *	normal end		engine_destroy() deletes the context (the caller's
  *					channels_finish(), or the worker's exit callback);
- *	ERROR, cancel,	the caller's engine->cxt is a child of the call's memory,
- *	statement_timeout  deleted by transaction (or subtransaction) abort;
- *	FATAL, terminate	the caller: proc_exit() aborts the transaction, which
- *					deletes the context; a worker: its before_shmem_exit
- *					callback calls engine_destroy();
+ *	ERROR, cancel,	the caller: the (sub)transaction's abort; its memory
+ *	statement_timeout  (under SPI's, which lives until the transaction is
+ *					cleaned up -- at ROLLBACK, in a transaction block) goes
+ *					later;
+ *	FATAL, terminate	the caller: proc_exit() aborts the transaction, as
+ *					above; a worker: its before_shmem_exit callback calls
+ *					engine_destroy();
  *	postmaster death	WL_EXIT_ON_PM_DEATH exits through proc_exit(), as above.
  * It never raises, and touches only memory of engine->cxt itself (which
  * PostgreSQL frees after the callback) or outside PostgreSQL (curl, malloc,

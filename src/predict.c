@@ -235,6 +235,35 @@ call_start(FunctionCallInfo fcinfo, int providers_argno)
 	return cs;
 }
 
+/*
+ * Run a call.  Not inside another one: a call whose personas come from a
+ * query that itself runs ctr_predict would wait for rate-limit slots that
+ * the outer call holds in this very backend, which nobody can give back
+ * while the inner call runs.
+ */
+static int	calls_running = 0;
+
+void
+call_run(CallState *cs, Oid relid, int batch_size)
+{
+	if (calls_running > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s cannot run inside another ctr_dist call", cs->what),
+				 errdetail("The personas of a call were read by a query that calls ctr_dist again."),
+				 errhint("Store the inner call's results in a table first, and read the personas from there.")));
+	calls_running++;
+	PG_TRY();
+	{
+		window_run(cs, relid, batch_size);
+	}
+	PG_FINALLY();
+	{
+		calls_running--;
+	}
+	PG_END_TRY();
+}
+
 /* ---- ctr_predict ---- */
 
 typedef struct PredictRows
@@ -326,7 +355,7 @@ ctr_predict(PG_FUNCTION_ARGS)
 										ALLOCSET_SMALL_SIZES);
 	cs->sink.batch_done = predict_batch_done;
 	cs->sink.arg = &rows;
-	window_run(cs, relid, batch_size);
+	call_run(cs, relid, batch_size);
 
 	return (Datum) 0;
 }

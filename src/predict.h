@@ -20,5 +20,6 @@ extern Oid	call_personas(FunctionCallInfo fcinfo, int argno);
 extern int	call_batch_size(FunctionCallInfo fcinfo, int argno);
 extern char *call_platform(FunctionCallInfo fcinfo, int argno);
 extern CallState *call_start(FunctionCallInfo fcinfo, int providers_argno);
+extern void call_run(CallState *cs, Oid relid, int batch_size);
 
 #endif							/* CTR_PREDICT_H */

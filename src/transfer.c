@@ -107,8 +107,24 @@ transfer_release(Transfer *t, CurlMulti *m, bool finished)
 
 /* ---- starting ---- */
 
+/* Said once per process: a cancel may then wait for a host name lookup */
+static void
+quick_exit_unsupported(void)
+{
+	static bool warned = false;
+
+	if (warned)
+		return;
+	warned = true;
+	ereport(WARNING,
+			(errmsg("libcurl %s cannot abandon a host name lookup", curl_version_info(CURLVERSION_NOW)->version),
+			 errdetail("A cancelled call may wait for a lookup in progress to end."),
+			 errhint("libcurl 7.87 or later does not wait.")));
+}
+
 void
-transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch)
+transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch,
+			   struct curl_slist *resolve)
 {
 	const ProviderOps *ops = provider_ops(t->job->provider);
 	ProviderRequest req = {0};
@@ -153,8 +169,9 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, CTR_USER_AGENT);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	/* removing a handle must not wait for a host name lookup to end */
-	curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
+	/* removing a handle must not wait for a host name lookup to end (7.87+) */
+	if (curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L) != CURLE_OK)
+		quick_exit_unsupported();
 	/* a key goes only to its provider's base URL: no redirects, no other schemes */
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -166,6 +183,9 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t->hints);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
+	/* the engine looked the host up (resolve.h): curl does not */
+	if (resolve)
+		curl_easy_setopt(easy, CURLOPT_RESOLVE, resolve);
 	t->body_len = req.body_len;
 	MemoryContextReset(scratch);
 }

@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -31,6 +33,9 @@ static double ctr_max_cost = 0;
 
 /* Requests in flight per provider, as a multiple of its concurrency */
 #define WINDOW_PER_SLOT 2
+/* Batches in the window, as a multiple of those that can be in flight */
+#define WINDOW_AHEAD 16
+#define WINDOW_MAX_SLOTS 8192
 
 void
 window_define_settings(void)
@@ -146,9 +151,35 @@ send_ad(CallState *cs, BatchSlot *slot, int a, int play)
 	channels_send(cs->channels, &spec);
 }
 
+/*
+ * A comparison wants each batch's persona block long enough for providers'
+ * prompt caches (they discount only a shared prefix above a threshold of
+ * tokens).  After the first batch, whose block measures the personas, later
+ * batches grow to pass it with a quarter to spare, up to the largest batch.
+ */
+static void
+grow_batches(CallState *cs, const PersonaBatch *first)
+{
+	double		tokens = first->text_len / 4.0;	/* as the estimates count */
+	int			want;
+
+	if (cs->min_prefix_tokens <= 0 || first->n < cs->batch_size ||
+		tokens >= cs->min_prefix_tokens)
+		return;
+	want = (int) ceil(cs->batch_size * 1.25 * cs->min_prefix_tokens / Max(tokens, 1.0));
+	want = Min(want, CTR_MAX_BATCH);
+	if (want <= cs->batch_size)
+		return;
+	ereport(NOTICE,
+			(errmsg("%s uses batches of %d personas, not %d", cs->what, want, cs->batch_size),
+			 errdetail("A batch of %d makes a persona block of about %.0f tokens; providers cache a shared prefix only from about %d.",
+					   cs->batch_size, tokens, cs->min_prefix_tokens)));
+	cs->batch_size = want;
+}
+
 /* Read and send batches while the window and the planned provider allow */
 static void
-fill_window(CallState *cs, PersonaReader *reader, int batch_size)
+fill_window(CallState *cs, PersonaReader *reader)
 {
 	while (!reader->eof && !over_budget(cs) &&
 		   cs->next_read - cs->next_emit < cs->window)
@@ -167,13 +198,15 @@ fill_window(CallState *cs, PersonaReader *reader, int batch_size)
 		slot = slot_for(cs, cs->next_read);
 		Assert(slot->state == SLOT_FREE);
 		old = MemoryContextSwitchTo(slot->cxt);
-		if (!persona_reader_next(reader, batch_size, "", &slot->batch))
+		if (!persona_reader_next(reader, cs->batch_size, "", &slot->batch))
 		{
 			MemoryContextSwitchTo(old);
 			break;
 		}
 		slot->ads = palloc0(sizeof(AdAnswer) * cs->nads);
 		MemoryContextSwitchTo(old);
+		if (cs->next_read == 0)
+			grow_batches(cs, &slot->batch);
 		slot->batch_no = cs->next_read++;
 		slot->pending = cs->nads;
 		slot->state = SLOT_SENT;
@@ -219,12 +252,24 @@ provider_out(CallState *cs, int play, const ChannelResult *res)
 			 errhint("Check ctr_dist.%s_%s; its batches go to the other providers.", name, setting)));
 }
 
+/*
+ * An ad of a batch is done.  When the batch is, its texts are not needed
+ * any more: a finished batch waiting for an earlier one keeps only its keys
+ * and answers, so the window can hold many of them cheaply.
+ */
 static void
 ad_done(BatchSlot *slot, AdAnswer *ad)
 {
 	ad->state = SLOT_DONE;
-	if (--slot->pending == 0)
-		slot->state = SLOT_DONE;
+	if (ad->text)
+		pfree(ad->text);
+	ad->text = NULL;
+	if (--slot->pending > 0)
+		return;
+	slot->state = SLOT_DONE;
+	if (slot->batch.text)
+		pfree(slot->batch.text);
+	slot->batch.text = NULL;
 }
 
 /* An answer came back: keep it, or send the request to the next provider */
@@ -379,23 +424,29 @@ window_run(CallState *cs, Oid relid, int batch_size)
 	for (int a = 0; a < cs->nads; a++)
 		cs->ad_texts[a] = prompt_call_text(cs->ads[a], cs->platform);
 
-	/* as many batches as keep every provider's requests flowing, plus one each */
+	/*
+	 * Requests in flight are bounded per provider (twice its concurrency);
+	 * the window of batches is many times that, so that finished batches
+	 * waiting behind a slow one (which keep only keys and answers) never
+	 * stop the others from being read and sent.
+	 */
 	for (int i = 0; i < cs->nplay; i++)
 		requests += WINDOW_PER_SLOT * cs->play[i].max_concurrency;
-	cs->window = Max(requests / cs->nads, 1) + cs->nplay;
+	cs->window = Min(WINDOW_AHEAD * Max(requests / cs->nads, 1) + cs->nplay, WINDOW_MAX_SLOTS);
 	cs->slots = palloc0(sizeof(BatchSlot) * cs->window);
 	for (int i = 0; i < cs->window; i++)
 		cs->slots[i].cxt = AllocSetContextCreate(CurrentMemoryContext, "ctr_dist batch",
-												 ALLOCSET_DEFAULT_SIZES);
+												 ALLOCSET_SMALL_SIZES);
 
 	engine_current_settings(&cs->settings);
+	cs->batch_size = batch_size;
 	for (;;)
 	{
 		ChannelResult res;
 		bool		progress = false;
 
 		CHECK_FOR_INTERRUPTS();
-		fill_window(cs, &reader, batch_size);
+		fill_window(cs, &reader);
 		if (over_budget(cs))
 		{
 			int64		outstanding = 0;

@@ -87,8 +87,10 @@ typedef struct CallState
 	const char *platform;
 	AnswerKind	kind;
 	CallSink	sink;
+	int			min_prefix_tokens;	/* grow batches to at least this block, or 0 */
 
 	/* the window */
+	int			batch_size;		/* personas per batch */
 	int			window;
 	BatchSlot  *slots;
 	int64		next_read;

@@ -74,6 +74,7 @@ typedef struct WorkerSlot
 
 struct WorkerPool
 {
+	MemoryContext cxt;			/* the pool, its handles; see worker_pool_start */
 	dsm_segment *seg;
 	CallHeader *header;
 	CallBudget *budget;			/* the call's ledger, in the segment */
@@ -163,20 +164,24 @@ worker_pool_start(const ProviderConfig *configs, int nconfigs,
 	/*
 	 * The pool and the worker handles must outlive the call's memory: on
 	 * abort the segment's detach callback runs when the resource owner is
-	 * released, and the call's memory may already be gone by then.  The
-	 * (sub)transaction's context lasts until after that.
+	 * released, and the call's memory may already be gone by then.  A
+	 * context of their own under the (sub)transaction's, which lasts until
+	 * after that; a normal end deletes it, so that a subtransaction that
+	 * ran a call leaves nothing behind.
 	 */
-	old = MemoryContextSwitchTo(CurTransactionContext);
-	pool = palloc0(sizeof(WorkerPool));
+	MemoryContext cxt = AllocSetContextCreate(CurTransactionContext, "ctr_dist workers",
+											  ALLOCSET_SMALL_SIZES);
 
+	pool = MemoryContextAllocZero(cxt, sizeof(WorkerPool));
+	pool->cxt = cxt;
 	for (int i = 0; i < nconfigs && nwanted < ctr_max_workers; i++)
 		if (configs[i].id != PROVIDER_MOCK)
 			want[nwanted++] = i;
 	if (nwanted == 0)
-	{
-		MemoryContextSwitchTo(old);
 		return pool;
-	}
+
+	initStringInfo(&failed);	/* in the call's memory: only for the NOTICE */
+	old = MemoryContextSwitchTo(cxt);
 
 	shm_toc_initialize_estimator(&e);
 	shm_toc_estimate_chunk(&e, sizeof(CallHeader));
@@ -201,7 +206,6 @@ worker_pool_start(const ProviderConfig *configs, int nconfigs,
 
 	on_dsm_detach(pool->seg, pool_on_detach, PointerGetDatum(pool));
 
-	initStringInfo(&failed);
 	for (int w = 0; w < nwanted; w++)
 	{
 		WorkerSlot *slot = &pool->workers[w];
@@ -342,10 +346,13 @@ receive_from(WorkerSlot *slot, ChannelResult *res)
 
 		if (slot->handle == NULL)
 			return false;
-		flush_unsent(slot);
+		/* what the worker sent first: a worker that failed sent its error */
 		r = shm_mq_receive(slot->in, &nbytes, &data, true);
 		if (r == SHM_MQ_WOULD_BLOCK)
+		{
+			flush_unsent(slot);
 			return false;
+		}
 		if (r == SHM_MQ_DETACHED)
 			worker_died(slot);
 
@@ -418,10 +425,7 @@ worker_pool_finish(WorkerPool *pool)
 				(void) WaitForBackgroundWorkerShutdown(pool->workers[i].handle);
 	}
 	/* every batch was answered, so nothing is left unsent */
-	for (int i = 0; i < pool->nworkers; i++)
-		if (pool->workers[i].handle)
-			pfree(pool->workers[i].handle);
-	pfree(pool);
+	MemoryContextDelete(pool->cxt);
 }
 
 /* ---- worker side ---- */

@@ -1991,6 +1991,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "fault": fault.kind if fault else None,
                 "model": req.model if req else None,
                 "personas": len(req.truth) if req else None,
+                "prompt_head": req.prompt[:16] if req else None,
                 "ms": round((time.monotonic() - t0) * 1000, 2),
                 "violations": violated,
             })
