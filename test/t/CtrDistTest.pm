@@ -46,6 +46,7 @@ sub new_node
 }
 
 # Start test/provider_server.py on a free port; returns (pid, base URL)
+# (log => PATH: its request log, one JSON line per request)
 sub start_provider_server
 {
 	my (%opts) = @_;
@@ -54,6 +55,7 @@ sub start_provider_server
 	my @cmd = ('python3', "$testdir/provider_server.py", '--port', '0',
 		'--port-file', $portfile, '--parent-pid', $$);
 	push @cmd, '--config', $opts{config} if $opts{config};
+	push @cmd, '--log', $opts{log} if $opts{log};
 	my $pid = fork();
 	die "fork failed" unless defined $pid;
 	if ($pid == 0)
