@@ -16,7 +16,8 @@
  * Checks, besides ASan/UBSan/LeakSanitizer: the class is a known one; a
  * non-2xx status never gives OUTCOME_OK; OUTCOME_OK writes all N answers
  * and only 0/1; a failure has a reason; reason and model are C strings
- * inside their arrays; retry_after is -1 or >= 0; token counts >= 0.
+ * inside their arrays, and the reason does not end in a full stop;
+ * retry_after is -1 or >= 0; token counts >= 0.
  *
  *-------------------------------------------------------------------------
  */
@@ -67,6 +68,8 @@ fuzz_provider_parse(const ProviderOps *ops, const uint8_t *data, size_t size)
 	FUZZ_CHECK(out.tokens_in >= 0 && out.tokens_out >= 0, "negative token count %lld/%lld",
 			   (long long) out.tokens_in, (long long) out.tokens_out);
 	FUZZ_CHECK(fuzz_valid_wait(out.retry_after), "retry_after %g", out.retry_after);
+	FUZZ_CHECK(out.reason[0] == '\0' || out.reason[strlen(out.reason) - 1] != '.',
+			   "reason \"%s\" ends in a full stop", out.reason);
 	if (status < 200 || status >= 300)
 		FUZZ_CHECK(out.cls != OUTCOME_OK, "HTTP %d classified ok", status);
 	if (out.cls == OUTCOME_OK)

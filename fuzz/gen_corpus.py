@@ -258,6 +258,8 @@ GEMINI = {
     "transient_503_demand": provider(503, 3, gem_error(503, "This model is currently experiencing high demand. Spikes in demand are usually temporary. Please try again later.", "UNAVAILABLE")),
     "transient_504": provider(504, 3, gem_error(504, "Deadline expired before operation could complete.", "DEADLINE_EXCEEDED")),
     "transient_502_html": provider(502, 3, "<!DOCTYPE html><html><title>Error 502 (Server Error)!!1</title></html>"),
+    # no status in the error (a proxy's)
+    "bug_400_no_status": provider(400, 3, {"error": {"code": 400, "message": "Request contains an invalid argument."}}),
 }
 
 # ---- answer_extract ---------------------------------------------------------

@@ -125,8 +125,9 @@ gemini_error(int status, const cJSON *root, Outcome *out)
 														   "retryDelay"));
 		return;
 	}
-	outcome_fail(out, classify_http_status(status), "HTTP %d %s: %.180s", status,
-				 rpc_status ? rpc_status : "", message ? message : "no error message");
+	outcome_fail(out, classify_http_status(status), "HTTP %d%s%s: %.180s", status,
+				 rpc_status && rpc_status[0] ? " " : "", rpc_status ? rpc_status : "",
+				 message && message[0] ? message : "no error message");
 }
 
 static void

@@ -97,7 +97,7 @@ openai_compat_error(int status, const cJSON *root, const HttpHints *hints,
 
 	outcome_fail(out, cls, "HTTP %d%s%s: %.180s", status,
 				 code ? " " : "", code ? code : "",
-				 message ? message : "no error message");
+				 message && message[0] ? message : "no error message");
 	if (cls == OUTCOME_THROTTLE || cls == OUTCOME_TRANSIENT)
 	{
 		double		wait = -1;

@@ -21,15 +21,25 @@
 #include <strings.h>
 #include <time.h>
 
+/*
+ * A failure and why.  The reason never ends in a full stop, since messages put it inside sentences of their own ("... the
+ * last error was %s.").
+ */
 void
 outcome_fail(Outcome *out, OutcomeClass cls, const char *fmt,...)
 {
 	va_list		ap;
+	size_t		len;
 
 	out->cls = cls;
 	va_start(ap, fmt);
 	vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
 	va_end(ap);
+	len = strlen(out->reason);
+	while (len > 0 && (out->reason[len - 1] == '.' || out->reason[len - 1] == ' '))
+		out->reason[--len] = '\0';
+	if (len == 0)
+		snprintf(out->reason, sizeof(out->reason), "no reason given");
 }
 
 /* Classes by status alone; parsers refine (quota 429s, Gemini bad keys) */
