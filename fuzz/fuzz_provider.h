@@ -16,8 +16,9 @@
  * Checks, besides ASan/UBSan/LeakSanitizer: the class is a known one; a
  * non-2xx status never gives OUTCOME_OK; OUTCOME_OK writes all N answers
  * and only 0/1; a failure has a reason; reason and model are C strings
- * inside their arrays, and the reason does not end in a full stop;
- * retry_after is -1 or >= 0; token counts >= 0.
+ * inside their arrays, and the reason does not end in a full stop; retry_after is -1
+ * or >= 0; a throttled or transient outcome with a numeric retry-after-ms
+ * waits exactly that long, whatever the body says; token counts >= 0.
  *
  *-------------------------------------------------------------------------
  */
@@ -70,6 +71,16 @@ fuzz_provider_parse(const ProviderOps *ops, const uint8_t *data, size_t size)
 	FUZZ_CHECK(fuzz_valid_wait(out.retry_after), "retry_after %g", out.retry_after);
 	FUZZ_CHECK(out.reason[0] == '\0' || out.reason[strlen(out.reason) - 1] != '.',
 			   "reason \"%s\" ends in a full stop", out.reason);
+	if ((out.cls == OUTCOME_THROTTLE || out.cls == OUTCOME_TRANSIENT) &&
+		hints.retry_after_ms[strspn(hints.retry_after_ms, " ")] >= '0' &&
+		hints.retry_after_ms[strspn(hints.retry_after_ms, " ")] <= '9')
+	{
+		double		ms = parse_retry_after(hints.retry_after_ms, 0);
+
+		if (ms >= 0)
+			FUZZ_CHECK(out.retry_after == ms / 1000.0, "retry-after-ms \"%s\" but a wait of %g s",
+					   hints.retry_after_ms, out.retry_after);
+	}
 	if (status < 200 || status >= 300)
 		FUZZ_CHECK(out.cls != OUTCOME_OK, "HTTP %d classified ok", status);
 	if (out.cls == OUTCOME_OK)

@@ -7,13 +7,15 @@
  * answer schema is an ARRAY of INTEGER 0..1 with minItems = maxItems = N.
  * The answer text is every non-thought part, concatenated.  Gemini says
  * 400 API_KEY_INVALID (not 401) for a bad key, puts its retry hint in the
- * body (RetryInfo.retryDelay), and tells a per-day quota from a per-minute
- * one only by the quotaId.
+ * body (RetryInfo.retryDelay; retry headers, when a response has them, come
+ * first), and tells a per-day quota from a per-minute one only by the
+ * quotaId.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <time.h>
 #include <cjson/cJSON.h>
 
 #include "answer.h"
@@ -131,8 +133,7 @@ gemini_error(int status, const cJSON *root, Outcome *out)
 }
 
 static void
-gemini_parse(int status, const char *body, size_t len,
-			 const HttpHints *hints, Outcome *out)
+gemini_classify(int status, const char *body, size_t len, Outcome *out)
 {
 	cJSON	   *root;
 	const cJSON *candidate;
@@ -219,6 +220,14 @@ gemini_parse(int status, const char *body, size_t len,
 	else if (!answer_extract(text, tlen, out->n, out->clicks, why, sizeof(why)))
 		outcome_fail(out, OUTCOME_SOFT, "%s", why);
 	cJSON_Delete(root);
+}
+
+static void
+gemini_parse(int status, const char *body, size_t len,
+			 const HttpHints *hints, Outcome *out)
+{
+	gemini_classify(status, body, len, out);
+	outcome_header_hints(out, hints, (double) time(NULL));
 }
 
 const ProviderOps gemini_ops = {

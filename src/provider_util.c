@@ -136,6 +136,36 @@ parse_retry_after(const char *value, double now_epoch)
 }
 
 /*
+ * Every parser's last step.  A throttled or transient outcome waits as the
+ * response's headers say when they say anything, whatever the body was
+ * (empty, HTML, JSON): retry-after-ms, else retry-after (seconds or an HTTP
+ * date).  Only then does a hint from the body count (Gemini's RetryInfo,
+ * OpenAI's "try again in"), which the parser has put in out->retry_after.
+ */
+void
+outcome_header_hints(Outcome *out, const HttpHints *hints, double now_epoch)
+{
+	const char *ms = hints->retry_after_ms;
+	double		wait = -1;
+
+	if (out->cls != OUTCOME_THROTTLE && out->cls != OUTCOME_TRANSIENT)
+		return;
+	while (*ms == ' ')
+		ms++;
+	/* milliseconds are a number; parse_retry_after would also take a date */
+	if (isdigit((unsigned char) *ms))
+	{
+		wait = parse_retry_after(ms, 0);
+		if (wait >= 0)
+			wait /= 1000.0;
+	}
+	if (wait < 0)
+		wait = parse_retry_after(hints->retry_after, now_epoch);
+	if (wait >= 0)
+		out->retry_after = wait;
+}
+
+/*
  * Go-style durations ("1s", "6m0s", "14h29m11.04s", "12ms") and protobuf
  * Durations ("47s", "0.512s").  Returns seconds, or -1.
  */
