@@ -11,6 +11,7 @@ OBJS = \
 	src/breaker.o \
 	src/channel.o \
 	src/ctr_dist.o \
+	src/encoding.o \
 	src/engine.o \
 	src/keys.o \
 	src/mock.o \

@@ -136,6 +136,10 @@ OPENAI = {
     "throttle_429_empty_ms": provider(429, 3, "", retry_after_ms="1500"),
     "throttle_429_text_retry_after": provider(429, 3, "Too Many Requests\n", retry_after="2"),
     "transient_503_empty_date": provider(503, 3, "", retry_after="Fri, 28 Nov 2025 14:30:00 GMT"),
+    # a reason that is not ASCII and ends in a full stop; a model name that is not ASCII
+    "transient_500_utf8_reason": provider(500, 3, oai_error(
+        "Erreur interne du serveur \u00e9\u00e8\ud83d\ude00.", "server_error", None)),
+    "ok_model_utf8": provider(200, 3, chat('{"clicks":[1,0,0]}', model="gpt-4o-mini-\u00fc\u00f1\u00ef")),
     "redirect_302": provider(302, 3, "<html>Moved</html>"),
 }
 
@@ -269,8 +273,9 @@ GEMINI = {
     "transient_503_retry_after": provider(503, 3, gem_error(503, "The model is overloaded. Please try again later.",
                                                             "UNAVAILABLE"), retry_after="3"),
     "throttle_429_html_retry_after": provider(429, 3, "<html><body>Too Many Requests</body></html>", retry_after="4"),
-    # no status in the error (a proxy's)
+    # no status in the error (a proxy's), and a model name that is not ASCII
     "bug_400_no_status": provider(400, 3, {"error": {"code": 400, "message": "Request contains an invalid argument."}}),
+    "ok_model_utf8": provider(200, 3, gem(["[1,0,0]"], model="gemini-2.5-flash-lite-\u00fc\u00f1")),
 }
 
 # ---- answer_extract ---------------------------------------------------------

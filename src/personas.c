@@ -6,7 +6,8 @@
  * The key is the primary key when there is one, else a column named "id",
  * else the first column.  Rows come in key order so that runs repeat; when
  * the key is not known to be unique the whole row breaks ties.  Only one
- * batch of rows is in memory at a time.
+ * batch of rows is in memory at a time.  Column names and values reach the
+ * prompt in UTF-8 (encoding.c); the key is returned as the database has it.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +28,7 @@
 #include "utils/typcache.h"
 
 #include "compat.h"
+#include "encoding.h"
 #include "personas.h"
 #include "prompt.h"
 
@@ -148,7 +150,7 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 		if (att->attisdropped || list_member_int(keycols, att->attnum))
 			continue;
 		appendStringInfo(&sql, ", p.%s", quote_identifier(NameStr(att->attname)));
-		reader->names[c] = pstrdup(NameStr(att->attname));
+		reader->names[c] = ctr_to_utf8(pstrdup(NameStr(att->attname)));
 		getTypeOutputInfo(att->atttypid, &outfunc, &varlena);
 		fmgr_info(outfunc, &reader->outfuncs[c]);
 		reader->kinds[c] = (att->atttypid == JSONOID || att->atttypid == JSONBOID) ? 'j' :
@@ -168,10 +170,12 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	reader->portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 }
 
+/* A value as the model reads it: text, in UTF-8; NULL when empty */
 static char *
 render_value(PersonaReader *reader, int c, Datum value)
 {
 	char	   *s;
+	char	   *u;
 
 	if (reader->kinds[c] == 'b')
 		return pstrdup(DatumGetBool(value) ? "true" : "false");
@@ -180,7 +184,10 @@ render_value(PersonaReader *reader, int c, Datum value)
 		s = json_compact(s);
 	if (s[0] == '\0')
 		return NULL;			/* empty says nothing: left out like NULL */
-	return s;
+	u = ctr_to_utf8(s);
+	if (u != s)
+		pfree(s);
+	return u;
 }
 
 bool

@@ -20,6 +20,7 @@
 #include "utils/tuplestore.h"
 #include "utils/varlena.h"
 
+#include "encoding.h"
 #include "keys.h"
 #include "plan.h"
 #include "predict.h"
@@ -220,6 +221,8 @@ ctr_predict(PG_FUNCTION_ARGS)
 	cs = palloc0(sizeof(CallState));
 	keys_wipe_at_reset(CurrentMemoryContext, cs->play, NUM_PROVIDERS);
 	choose_providers(cs, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
+	ad = ctr_to_utf8(ad);		/* providers read UTF-8 (encoding.c) */
+	platform = ctr_to_utf8(platform);
 	window_run(cs, relid, batch_size, ad, platform, rsinfo);
 
 	return (Datum) 0;

@@ -7,6 +7,10 @@
  * Everything here reads untrusted bytes, needs no backend and never
  * allocates, so the fuzz harnesses can call it directly.
  *
+ * Whatever a provider sends that ends up in a message or a row (failure
+ * reasons, model names) is cut to printable ASCII here, so that it is valid
+ * text in every server encoding, however the provider encoded it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "provider.h"
@@ -21,8 +25,18 @@
 #include <strings.h>
 #include <time.h>
 
+/* Replace every byte that is not printable ASCII with '?' */
+void
+keep_printable_ascii(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char) *s < 0x20 || (unsigned char) *s > 0x7e)
+			*s = '?';
+}
+
 /*
- * A failure and why.  The reason never ends in a full stop, since messages put it inside sentences of their own ("... the
+ * A failure and why.  The reason is printable ASCII and never ends in a
+ * full stop, since messages put it inside sentences of their own ("... the
  * last error was %s.").
  */
 void
@@ -35,6 +49,7 @@ outcome_fail(Outcome *out, OutcomeClass cls, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
 	va_end(ap);
+	keep_printable_ascii(out->reason);
 	len = strlen(out->reason);
 	while (len > 0 && (out->reason[len - 1] == '.' || out->reason[len - 1] == ' '))
 		out->reason[--len] = '\0';
