@@ -132,8 +132,9 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	}
 	if (nkey > 1)
 		appendStringInfoChar(&keyexpr, ')');
+	/* the whole row: p.* is the relation, never a column of that name */
 	if (!unique)
-		appendStringInfoString(&order, ", p::pg_catalog.text");
+		appendStringInfoString(&order, ", (p.*)::pg_catalog.text");
 
 	reader->names = palloc(sizeof(char *) * desc->natts);
 	reader->outfuncs = palloc(sizeof(FmgrInfo) * desc->natts);
