@@ -31,3 +31,8 @@ COMMENT ON VIEW ctr_dist.rate_limits IS
 'per provider, across all sessions (needs shared_preload_libraries): requests in flight now, and until when the provider asked to pause';
 
 GRANT SELECT ON ctr_dist.rate_limits TO PUBLIC;
+
+-- ---------------------------------------------------------------------
+-- ctr_dist.progress shows the calls of the database it is read in
+-- ---------------------------------------------------------------------
+COMMENT ON VIEW ctr_dist.progress IS 'running ctr_predict calls in this database: personas and batches done, elapsed, estimated time left';
