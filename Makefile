@@ -9,6 +9,7 @@ DATA = ctr_dist--0.1.0.sql ctr_dist--0.1.0--0.2.0.sql
 OBJS = \
 	src/answer.o \
 	src/breaker.o \
+	src/budget.o \
 	src/channel.o \
 	src/ctr_dist.o \
 	src/encoding.o \
@@ -69,6 +70,12 @@ demo:
 test:
 	bash test/run-tests.sh
 
+# the suite against PostgreSQL 15 built from Debian's source with assertions
+# (test/pgbuild.sh, cached in /var/tmp/ctr-dist-pg); fails on any assertion
+# failure or crash in a server log
+.PHONY: test-debug
+test-debug:
+	bash test/debug-tests.sh
 
 sanitize:
 	bash test/sanitize.sh

@@ -16,6 +16,8 @@ SELECT * FROM ctr_predict('personas', 1001);
 SELECT * FROM ctr_predict('personas', 50, providers => '{openai,chatgpt}');
 SELECT * FROM ctr_predict('personas', 50, providers => ARRAY[NULL]::text[]);
 SELECT * FROM ctr_predict('personas', 50, providers => '{}');
+-- the mock never stands in for a real provider: alone or not at all (22023)
+SELECT * FROM ctr_predict('personas', 50, providers => '{openai,mock}');
 -- empty platform
 SELECT * FROM ctr_predict('personas', 50, platform => '');
 
@@ -29,6 +31,7 @@ SELECT * FROM ctr_predict('personas', ad => '');
 -- invalid settings are rejected when set
 SET ctr_dist.providers = 'openai,chatgpt';
 SET ctr_dist.providers = '';
+SET ctr_dist.providers = 'mock,gemini';
 SET ctr_dist.openai_max_concurrency = 0;
 SET ctr_dist.openai_rpm = -1;
 SET ctr_dist.deepseek_tpm = -1;

@@ -54,7 +54,9 @@ UPDATE ctr_dist.runs SET started_at = started_at - interval '40 days' WHERE id =
 SELECT ctr_dist.purge_runs('30 days') AS purged;
 SELECT count(*) AS left_predictions FROM ctr_dist.predictions WHERE run_id = :run_id;
 
--- the last call's totals
+-- the last call's totals: a call that failed on bad input leaves none
+SELECT count(*) AS after_bad_input FROM ctr_dist.last_call_stats();
+SELECT count(*) FROM ctr_predict('personas', 100, providers => '{mock}');
 SELECT provider, model, batches FROM ctr_dist.last_call_stats();
 
 -- provider_stats and progress read shared memory (this suite preloads ctr_dist)

@@ -34,8 +34,17 @@ SET ctr_dist.openai_api_key_file = '/tmp/mine';
 SET ctr_dist.gemini_base_url = 'https://attacker.example';
 -- but may tune their own session
 SET ctr_dist.openai_model = 'gpt-4.1-mini';
+-- the rate limits bind every session (this suite preloads ctr_dist): superuser only
+SET ctr_dist.deepseek_max_concurrency = 2;
+SET ctr_dist.openai_rpm = 100000;
+SET ctr_dist.rate_limit_window = '100ms';
+RESET ROLE;
+-- unless a superuser lets a role change them
+GRANT SET ON PARAMETER ctr_dist.deepseek_max_concurrency TO ctr_analyst;
+SET ROLE ctr_analyst;
 SET ctr_dist.deepseek_max_concurrency = 2;
 RESET ROLE;
+REVOKE SET ON PARAMETER ctr_dist.deepseek_max_concurrency FROM ctr_analyst;
 \set VERBOSITY default
 
 -- with a GRANT the analyst may predict

@@ -57,3 +57,14 @@ breaker_unprobe(Breaker *b)
 {
 	b->probing = false;
 }
+
+TimestampTz
+breaker_next_chance(const Breaker *b)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	/* cooling down: until it ends; a probe is out: soon, it may be back */
+	if (b->open_until > now)
+		return b->open_until;
+	return TimestampTzPlusMilliseconds(now, 50);
+}

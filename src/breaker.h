@@ -32,6 +32,9 @@ extern bool breaker_allows(Breaker *b);
 /* A probe that breaker_allows() let through did not go after all */
 extern void breaker_unprobe(Breaker *b);
 
+/* When a job that must wait for this breaker should look again */
+extern TimestampTz breaker_next_chance(const Breaker *b);
+
 static inline bool
 breaker_is_open(const Breaker *b)
 {

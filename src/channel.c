@@ -22,17 +22,26 @@ struct ChannelSet
 	bool		is_local[NUM_PROVIDERS];
 	WorkerPool *workers;		/* providers run by background workers */
 	EngineJob  *last;			/* job whose result was handed out last */
+	CallBudget *budget;			/* the call's ledger (budget.h) */
 };
 
 ChannelSet *
 channels_start(const ProviderConfig *configs, int nconfigs,
-			   const EngineSettings *settings, const char *ad, const char *platform)
+			   const EngineSettings *settings, const char *ad, const char *platform,
+			   double max_cost_usd)
 {
 	ChannelSet *set = palloc0(sizeof(ChannelSet));
 	ProviderConfig local[NUM_PROVIDERS];
 	int			nlocal = 0;
 
-	set->workers = worker_pool_start(configs, nconfigs, settings, ad, platform);
+	set->workers = worker_pool_start(configs, nconfigs, settings, ad, platform, max_cost_usd);
+	/* with workers, the ledger is in their segment; else it is ours alone */
+	set->budget = worker_pool_budget(set->workers);
+	if (set->budget == NULL)
+	{
+		set->budget = palloc(sizeof(CallBudget));
+		budget_init(set->budget, max_cost_usd);
+	}
 	for (int i = 0; i < nconfigs; i++)
 	{
 		if (worker_pool_runs(set->workers, configs[i].id))
@@ -44,7 +53,7 @@ channels_start(const ProviderConfig *configs, int nconfigs,
 	{
 		PG_TRY();
 		{
-			set->local = engine_create(local, nlocal, settings, ad, platform);
+			set->local = engine_create(local, nlocal, settings, ad, platform, set->budget);
 		}
 		PG_FINALLY();
 		{
@@ -58,13 +67,20 @@ channels_start(const ProviderConfig *configs, int nconfigs,
 
 void
 channels_send(ChannelSet *set, int64 batch_no, ProviderId provider,
-			  const char *text, int text_len, int n)
+			  const char *text, int text_len, int n, bool last_resort)
 {
 	if (set->is_local[provider])
 		engine_submit(set->local,
-					  engine_new_job(set->local, batch_no, provider, text, text_len, n));
+					  engine_new_job(set->local, batch_no, provider, text, text_len, n,
+									 last_resort));
 	else
-		worker_pool_send(set->workers, batch_no, provider, text, text_len, n);
+		worker_pool_send(set->workers, batch_no, provider, text, text_len, n, last_resort);
+}
+
+CallBudget *
+channels_budget(ChannelSet *set)
+{
+	return set->budget;
 }
 
 bool
@@ -86,6 +102,7 @@ channels_receive(ChannelSet *set, ChannelResult *res)
 	res->batch_no = job->batch_no;
 	res->provider = job->provider;
 	res->cls = job->cls;
+	res->exhausted = job->exhausted;
 	res->n = job->n;
 	res->clicks = job->clicks;
 	res->tokens_in = job->tokens_in;

@@ -22,6 +22,7 @@ typedef struct ChannelResult
 	int64		batch_no;
 	ProviderId	provider;
 	OutcomeClass cls;
+	bool		exhausted;		/* see EngineJob */
 	int			n;
 	const uint8 *clicks;		/* valid until the next receive */
 	int64		tokens_in;
@@ -40,9 +41,11 @@ typedef struct ChannelSet ChannelSet;
  */
 extern ChannelSet *channels_start(const ProviderConfig *configs, int nconfigs,
 								  const EngineSettings *settings,
-								  const char *ad, const char *platform);
+								  const char *ad, const char *platform,
+								  double max_cost_usd);
 extern void channels_send(ChannelSet *set, int64 batch_no, ProviderId provider,
-						  const char *text, int text_len, int n);
+						  const char *text, int text_len, int n, bool last_resort);
+extern CallBudget *channels_budget(ChannelSet *set);
 extern bool channels_receive(ChannelSet *set, ChannelResult *result);
 extern void channels_wait(ChannelSet *set);
 extern void channels_finish(ChannelSet *set);

@@ -62,6 +62,8 @@ struct Engine
 	int			concurrency[NUM_PROVIDERS];	/* adaptive: halved by 429s */
 	int			successes[NUM_PROVIDERS];	/* since the last change of it */
 	Breaker		breaker[NUM_PROVIDERS];
+	CallBudget *budget;			/* the call's (budget.h) */
+	double		tokens_per_byte[NUM_PROVIDERS];	/* learnt bound; 0: not yet */
 };
 
 static bool curl_initialized = false;
@@ -136,7 +138,7 @@ engine_release(void *arg)
 	dlist_mutable_iter iter;
 
 	dlist_foreach_modify(iter, &engine->transfers)
-		transfer_release(dlist_container(Transfer, node, iter.cur), &engine->multi);
+		transfer_release(dlist_container(Transfer, node, iter.cur), &engine->multi, false);
 	multi_release(&engine->multi);
 	for (int i = 0; i < NUM_PROVIDERS; i++)
 		explicit_bzero(engine->configs[i].api_key, sizeof(engine->configs[i].api_key));
@@ -144,7 +146,8 @@ engine_release(void *arg)
 
 Engine *
 engine_create(const ProviderConfig *configs, int nconfigs,
-			  const EngineSettings *settings, const char *ad, const char *platform)
+			  const EngineSettings *settings, const char *ad, const char *platform,
+			  CallBudget *budget)
 {
 	MemoryContext cxt;
 	MemoryContextCallback *cb;
@@ -167,6 +170,7 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 	engine->scratch = AllocSetContextCreate(cxt, "ctr_dist request",
 											ALLOCSET_DEFAULT_SIZES);
 	engine->settings = *settings;
+	engine->budget = budget;
 	engine->ad = MemoryContextStrdup(cxt, ad);
 	engine->platform = MemoryContextStrdup(cxt, platform);
 	dlist_init(&engine->waiting);
@@ -199,10 +203,11 @@ engine_destroy(Engine *engine)
 
 EngineJob *
 engine_new_job(Engine *engine, int64 batch_no, ProviderId provider,
-			   const char *text, int text_len, int n)
+			   const char *text, int text_len, int n, bool last_resort)
 {
 	EngineJob  *job = MemoryContextAllocZero(engine->cxt, sizeof(EngineJob));
 
+	job->last_resort = last_resort;
 	job->batch_no = batch_no;
 	job->provider = provider;
 	job->text = text;
@@ -219,10 +224,13 @@ engine_free_job(EngineJob *job)
 	pfree(job);
 }
 
+/* exhausted: this provider did all it could for the job (see engine.h) */
 static void
-finish_job(Engine *engine, EngineJob *job, OutcomeClass cls, const char *reason)
+finish_job(Engine *engine, EngineJob *job, OutcomeClass cls, const char *reason,
+		   bool exhausted)
 {
 	job->cls = cls;
+	job->exhausted = exhausted;
 	if (reason && job->reason != reason)
 		strlcpy(job->reason, reason, sizeof(job->reason));
 	dlist_push_tail(&engine->done, &job->node);
@@ -238,7 +246,7 @@ engine_submit(Engine *engine, EngineJob *job)
 	memset(&job->counters, 0, sizeof(job->counters));
 	job->reason[0] = '\0';
 	if (engine->dead[job->provider])
-		finish_job(engine, job, OUTCOME_FATAL, "provider was taken out of this call");
+		finish_job(engine, job, OUTCOME_FATAL, "provider was taken out of this call", true);
 	else
 		dlist_push_tail(&engine->waiting, &job->node);
 }
@@ -262,10 +270,10 @@ start_mock(Engine *engine, EngineJob *job)
 	if (mock_answer(engine->ad, engine->platform, job->text, job->n, job->clicks))
 	{
 		strlcpy(job->model, MOCK_MODEL, sizeof(job->model));
-		finish_job(engine, job, OUTCOME_OK, NULL);
+		finish_job(engine, job, OUTCOME_OK, NULL, true);
 	}
 	else
-		finish_job(engine, job, OUTCOME_BUG, "mock could not read the batch");
+		finish_job(engine, job, OUTCOME_BUG, "mock could not read the batch", true);
 }
 
 /* Backoff for the k-th retry: 0.5 s * 2^(k-1), at most 8 s, 75-100% jitter */
@@ -278,9 +286,14 @@ backoff_ms(int k)
 	return (long) (base * (1.0 - 0.25 * pg_prng_double(&pg_global_prng_state)));
 }
 
-/* Finish every waiting job of a provider with cls: it will not be sent */
+/*
+ * Finish the waiting jobs of a provider with cls: they will not be sent.
+ * A breaker that opens sends back only the jobs that have somewhere else
+ * to go (everyone: when the provider is out).
+ */
 static void
-bounce_waiting(Engine *engine, ProviderId provider, OutcomeClass cls, const char *reason)
+bounce_waiting(Engine *engine, ProviderId provider, OutcomeClass cls, const char *reason,
+			   bool provider_out)
 {
 	dlist_mutable_iter iter;
 
@@ -288,10 +301,10 @@ bounce_waiting(Engine *engine, ProviderId provider, OutcomeClass cls, const char
 	{
 		EngineJob  *other = dlist_container(EngineJob, node, iter.cur);
 
-		if (other->provider == provider)
+		if (other->provider == provider && (provider_out || !other->last_resort))
 		{
 			dlist_delete(&other->node);
-			finish_job(engine, other, cls, reason);
+			finish_job(engine, other, cls, reason, provider_out);
 		}
 	}
 }
@@ -300,7 +313,7 @@ static void
 take_out_provider(Engine *engine, ProviderId provider, const char *reason)
 {
 	engine->dead[provider] = true;
-	bounce_waiting(engine, provider, OUTCOME_FATAL, reason);
+	bounce_waiting(engine, provider, OUTCOME_FATAL, reason, true);
 }
 
 /* Decide what an attempt's outcome means for its job */
@@ -323,13 +336,15 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 						   engine->settings.breaker_cooldown_ms))
 		{
 			job->counters.breaker_trips++;
-			bounce_waiting(engine, p, OUTCOME_TRANSIENT, "circuit breaker open: most recent requests failed");
+			bounce_waiting(engine, p, OUTCOME_TRANSIENT, "circuit breaker open: most recent requests failed",
+						   false);
 		}
 	}
 
 	switch (out->cls)
 	{
 		case OUTCOME_OK:
+			job->counters.answered++;
 			/* additive increase back towards the configured concurrency */
 			if (engine->concurrency[p] < engine->configs[p].max_concurrency &&
 				++engine->successes[p] >= 10)
@@ -337,14 +352,16 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 				engine->concurrency[p]++;
 				engine->successes[p] = 0;
 			}
-			finish_job(engine, job, OUTCOME_OK, NULL);
+			finish_job(engine, job, OUTCOME_OK, NULL, true);
 			return;
 		case OUTCOME_FATAL:
-			finish_job(engine, job, OUTCOME_FATAL, NULL);
+			job->counters.fatal++;
+			finish_job(engine, job, OUTCOME_FATAL, NULL, true);
 			take_out_provider(engine, p, out->reason);
 			return;
 		case OUTCOME_BUG:
-			finish_job(engine, job, OUTCOME_BUG, NULL);
+			job->counters.rejected++;
+			finish_job(engine, job, OUTCOME_BUG, NULL, true);
 			return;
 		case OUTCOME_THROTTLE:
 			job->counters.throttled++;
@@ -354,7 +371,7 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 			if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
 				++job->throttles > MAX_THROTTLE_WAITS)
 			{
-				finish_job(engine, job, OUTCOME_THROTTLE, NULL);
+				finish_job(engine, job, OUTCOME_THROTTLE, NULL, true);
 				return;
 			}
 			wait_ms = out->retry_after >= 0 ? (long) (out->retry_after * 1000.0)
@@ -363,16 +380,21 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 			break;
 		case OUTCOME_TRANSIENT:
 		case OUTCOME_SOFT:
-			if (breaker_is_open(&engine->breaker[p]) ||
-				++job->attempts > engine->settings.max_retries)
-			{
-				finish_job(engine, job, out->cls, NULL);
-				return;
-			}
 			if (out->cls == OUTCOME_SOFT)
 				job->counters.soft++;
 			else
 				job->counters.transient++;
+			/* an open breaker sends a job elsewhere, if it has an elsewhere */
+			if (breaker_is_open(&engine->breaker[p]) && !job->last_resort)
+			{
+				finish_job(engine, job, out->cls, NULL, false);
+				return;
+			}
+			if (++job->attempts > engine->settings.max_retries)
+			{
+				finish_job(engine, job, out->cls, NULL, true);
+				return;
+			}
 			wait_ms = backoff_ms(job->attempts);
 			if (out->retry_after >= 0 &&
 				out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
@@ -404,6 +426,29 @@ pause_if_exhausted(Engine *engine, ProviderId provider, const HttpHints *hints)
 		ratelimit_pause(provider, (long) ceil(pause * 1000.0));
 }
 
+/*
+ * What the budget assumes a request's prompt costs: one token per byte of
+ * its body (no tokenizer makes more) until the provider has reported its
+ * usage once, then the most tokens per byte it has reported, with a quarter
+ * more for prompts that tokenize worse than the ones seen so far.
+ */
+static void
+learn_tokens_per_byte(Engine *engine, ProviderId provider, int64 tokens_in, size_t body_len)
+{
+	double		seen;
+
+	if (tokens_in <= 0 || body_len == 0)
+		return;
+	seen = Min(1.0, 1.25 * (double) tokens_in / (double) body_len);
+	engine->tokens_per_byte[provider] = Max(engine->tokens_per_byte[provider], seen);
+}
+
+static double
+tokens_per_byte_bound(Engine *engine, ProviderId provider)
+{
+	return engine->tokens_per_byte[provider] > 0 ? engine->tokens_per_byte[provider] : 1.0;
+}
+
 static void
 finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 {
@@ -424,9 +469,10 @@ finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 		memcpy(job->clicks, clicks, job->n);
 	pause_if_exhausted(engine, job->provider, &t->hints);
 	latency_ms = (double) (GetCurrentTimestamp() - t->started) / 1000.0;
+	learn_tokens_per_byte(engine, job->provider, out.tokens_in, t->body_len);
 
 	engine->in_flight[job->provider]--;
-	transfer_release(t, &engine->multi);
+	transfer_release(t, &engine->multi, true);
 	settle_attempt(engine, job, &out);
 	stats_count_attempt(cfg, out.cls, out.http_status, latency_ms,
 						out.tokens_in, out.tokens_out, job->retries > retries_before);
@@ -465,9 +511,17 @@ dispatch(Engine *engine)
 			continue;
 		if (!breaker_allows(&engine->breaker[p]))
 		{
+			if (job->last_resort)
+			{
+				/* nowhere else to go: wait for the breaker's probe */
+				job->not_before = breaker_next_chance(&engine->breaker[p]);
+				if (next < 0 || (job->not_before - now) / 1000 < next)
+					next = Max(1, (long) ((job->not_before - now) / 1000));
+				continue;
+			}
 			dlist_delete(&job->node);
 			finish_job(engine, job, OUTCOME_TRANSIENT,
-					   "circuit breaker open: most recent requests failed");
+					   "circuit breaker open: most recent requests failed", false);
 			continue;
 		}
 		job->est_tokens = batch_tokens_in(job->text_len) + batch_tokens_out(job->n);
@@ -477,16 +531,27 @@ dispatch(Engine *engine)
 		{
 			/* give back a probe the limiter did not let through */
 			breaker_unprobe(&engine->breaker[p]);
-			transfer_release(t, &engine->multi);
+			transfer_release(t, &engine->multi, false);
 			job->counters.paced_ms += (int32) wait;
 			job->not_before = TimestampTzPlusMilliseconds(now, wait);
 			if (next < 0 || wait < next)
 				next = wait;
 			continue;
 		}
+		transfer_build(t, &engine->settings, engine->scratch);
+		if (!transfer_reserve(t, engine->budget, tokens_per_byte_bound(engine, p)))
+		{
+			/* it could take the call over its budget: nothing more goes out */
+			breaker_unprobe(&engine->breaker[p]);
+			transfer_release(t, &engine->multi, false);
+			dlist_delete(&job->node);
+			finish_job(engine, job, OUTCOME_BUDGET,
+					   "not sent: it could take the call over its budget", true);
+			continue;
+		}
 		dlist_delete(&job->node);
 		engine->in_flight[p]++;
-		transfer_start(t, &engine->multi, &engine->settings, engine->scratch);
+		transfer_launch(t, &engine->multi);
 	}
 	return next;
 }

@@ -46,6 +46,7 @@
 #include "lib/ilist.h"
 #include "utils/timestamp.h"
 
+#include "budget.h"
 #include "provider.h"
 
 /* Settings of one call, copied to the workers as they are */
@@ -59,13 +60,16 @@ typedef struct EngineSettings
 	int			breaker_cooldown_ms;	/* an open circuit stays open this long */
 } EngineSettings;
 
-/* Why a job was retried, and how long it waited for the rate limiter */
+/* What each of a job's requests came to, and how long it was held back */
 typedef struct JobCounters
 {
-	int32		throttled;		/* 429 waits (not attempts) */
+	int32		requests;		/* HTTP requests sent */
+	int32		answered;		/* usable answers */
+	int32		throttled;		/* 429 rate limits */
 	int32		transient;		/* 5xx, timeouts, resets */
 	int32		soft;			/* unusable answers */
-	int32		requests;		/* HTTP requests sent */
+	int32		fatal;			/* bad key, quota, unknown model */
+	int32		rejected;		/* 400/422 */
 	int32		breaker_trips;	/* this job's failure opened the circuit */
 	int32		paced_ms;		/* time held back by rpm/tpm/concurrency */
 } JobCounters;
@@ -78,6 +82,8 @@ typedef struct EngineJob
 	int			n;
 	const char *text;			/* the batch text; the owner keeps it alive */
 	int			text_len;
+	bool		last_resort;	/* no other provider is left for it: wait out an
+								 * open breaker, use every retry */
 
 	/* state */
 	int			attempts;		/* attempts that counted against retries */
@@ -86,6 +92,8 @@ typedef struct EngineJob
 
 	/* result, once the job is on the done list */
 	OutcomeClass cls;
+	bool		exhausted;		/* this provider did all it could (false: the
+								 * breaker sent it back before its retries) */
 	uint8	   *clicks;			/* n answers when cls == OUTCOME_OK */
 	int64		tokens_in;
 	int64		tokens_out;
@@ -104,9 +112,10 @@ extern void engine_current_settings(EngineSettings *settings);
 
 extern Engine *engine_create(const ProviderConfig *configs, int nconfigs,
 							 const EngineSettings *settings,
-							 const char *ad, const char *platform);
+							 const char *ad, const char *platform,
+							 CallBudget *budget);
 extern EngineJob *engine_new_job(Engine *engine, int64 batch_no, ProviderId provider,
-								 const char *text, int text_len, int n);
+								 const char *text, int text_len, int n, bool last_resort);
 extern void engine_submit(Engine *engine, EngineJob *job);
 extern EngineJob *engine_next_done(Engine *engine);
 extern void engine_free_job(EngineJob *job);

@@ -53,6 +53,11 @@ check_providers(char **newval, void **extra, GucSource source)
 								(char *) lfirst(lc));
 			ok = false;
 		}
+		if (ok && id == PROVIDER_MOCK && list_length(names) > 1)
+		{
+			GUC_check_errdetail("The mock cannot be listed with other providers: list it alone to force it.");
+			ok = false;
+		}
 	}
 	list_free(names);
 	pfree(copy);
@@ -128,6 +133,13 @@ requested_providers(ArrayType *arg, ProviderId *ids)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no providers given"),
 				 errhint("Valid providers are openai, deepseek, gemini and mock.")));
+	/* the mock never stands in for a provider: it answers alone or not at all */
+	for (int i = 0; i < n && n > 1; i++)
+		if (ids[i] == PROVIDER_MOCK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the mock cannot be listed with other providers"),
+					 errhint("List mock alone to force the offline mock; with real providers it would answer for them when they fail.")));
 	return n;
 }
 
@@ -189,6 +201,9 @@ ctr_predict(PG_FUNCTION_ARGS)
 	int			batch_size;
 	char	   *ad;
 	char	   *platform;
+
+	/* ctr_dist.last_call_stats() must not show a previous call's totals */
+	report_call_reset();
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,

@@ -22,6 +22,7 @@
 #include "mock.h"
 #include "provider.h"
 #include "provider_json.h"
+#include "ratelimit.h"
 
 typedef struct ProviderSettings
 {
@@ -144,6 +145,13 @@ check_model(char **newval, void **extra, GucSource source)
 void
 provider_define_settings(void)
 {
+	/*
+	 * Preloaded, the rate limits are shared: they bind every session, so
+	 * only a superuser may change them (one role's SET must not outrun the
+	 * schedule of all).  Without preload each call keeps its own.
+	 */
+	GucContext	limits = ratelimit_settings_context();
+
 	for (int i = 0; i < PROVIDER_MOCK; i++)
 	{
 		const ProviderOps *ops = provider_ops((ProviderId) i);
@@ -168,15 +176,15 @@ provider_define_settings(void)
 		DefineCustomIntVariable(NAME("max_concurrency"),
 								psprintf("Requests in flight at once to %s.", ops->name),
 								NULL, &s->max_concurrency, 8, 1, 256,
-								PGC_USERSET, 0, NULL, NULL, NULL);
+								limits, 0, NULL, NULL, NULL);
 		DefineCustomIntVariable(NAME("rpm"),
 								psprintf("Requests per minute allowed to %s; 0 means no client-side limit.", ops->name),
 								NULL, &s->rpm, 0, 0, INT_MAX,
-								PGC_USERSET, 0, NULL, NULL, NULL);
+								limits, 0, NULL, NULL, NULL);
 		DefineCustomIntVariable(NAME("tpm"),
 								psprintf("Tokens per minute allowed to %s; 0 means no client-side limit.", ops->name),
 								NULL, &s->tpm, 0, 0, INT_MAX,
-								PGC_USERSET, 0, NULL, NULL, NULL);
+								limits, 0, NULL, NULL, NULL);
 		DefineCustomRealVariable(NAME("price_input"),
 								 psprintf("Price of %s input tokens, USD per million.", ops->name),
 								 NULL, &s->price_input, ops->default_price_input, 0, 1e6,

@@ -63,7 +63,8 @@ typedef enum OutcomeClass
 	OUTCOME_TRANSIENT,			/* 408/409/5xx, network faults: retry */
 	OUTCOME_SOFT,				/* 200 with an unusable answer: retry */
 	OUTCOME_FATAL,				/* bad key, quota, unknown model: provider out */
-	OUTCOME_BUG					/* 400/422: our request is wrong; no retry */
+	OUTCOME_BUG,				/* 400/422: our request is wrong; no retry */
+	OUTCOME_BUDGET				/* not sent: it could take the call over budget */
 } OutcomeClass;
 
 typedef struct Outcome
@@ -115,6 +116,13 @@ static inline int64_t
 batch_tokens_out(int n)
 {
 	return 2 * (int64_t) n + 16;
+}
+
+/* cost in USD of so many tokens at a provider's prices */
+static inline double
+cost_of(const ProviderConfig *cfg, double tokens_in, double tokens_out)
+{
+	return (tokens_in * cfg->price_input + tokens_out * cfg->price_output) / 1e6;
 }
 
 typedef struct ProviderOps

@@ -52,6 +52,17 @@ static PaceState local_pace;
 static bool local_initialized = false;
 static int	ctr_rate_window = 60000;
 
+/*
+ * The context of the settings that rate-limit providers: with the library
+ * preloaded the limits are shared by every session, so a session must not
+ * loosen them for all (superuser only); without, each call has its own.
+ */
+GucContext
+ratelimit_settings_context(void)
+{
+	return process_shared_preload_libraries_in_progress ? PGC_SUSET : PGC_USERSET;
+}
+
 void
 ratelimit_define_settings(void)
 {
@@ -60,7 +71,7 @@ ratelimit_define_settings(void)
 							"A minute, as providers count; shorter only to test against a time-scaled server.",
 							&ctr_rate_window,
 							60000, 100, 3600000,
-							PGC_USERSET, GUC_UNIT_MS,
+							ratelimit_settings_context(), GUC_UNIT_MS,
 							NULL, NULL, NULL);
 }
 

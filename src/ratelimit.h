@@ -15,11 +15,13 @@
 #define CTR_RATELIMIT_H
 
 #include "postgres.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "provider.h"
 
 extern void ratelimit_define_settings(void);
+extern GucContext ratelimit_settings_context(void);
 extern void ratelimit_shmem_request(void);
 extern void ratelimit_shmem_startup(void);
 extern bool ratelimit_is_global(void);

@@ -31,6 +31,12 @@ typedef struct LastCall
 static LastCall last_call;
 
 void
+report_call_reset(void)
+{
+	memset(&last_call, 0, sizeof(last_call));
+}
+
+void
 report_call_started(const ProviderConfig *play, int nplay)
 {
 	memset(&last_call, 0, sizeof(last_call));
@@ -68,15 +74,27 @@ report_call_end(const ProviderConfig *play, const ProviderTally *tally, int npla
 		appendStringInfo(&per, "%s%s=" INT64_FORMAT, i ? ", " : "",
 						 provider_ops(play[i].id)->name, t->batches);
 		sum.requests += t->requests;
+		sum.answered += t->answered;
 		sum.tokens_in += t->tokens_in;
 		sum.tokens_out += t->tokens_out;
 		sum.retries += t->retries;
 		sum.throttled += t->throttled;
 		sum.transient += t->transient;
 		sum.soft += t->soft;
+		sum.fatal += t->fatal;
+		sum.rejected += t->rejected;
 		sum.breaker_trips += t->breaker_trips;
 		sum.paced_ms += t->paced_ms;
 		cost += cost_of(&play[i], t->tokens_in, t->tokens_out);
+
+		/* one WARNING per provider for requests it rejected, with the count */
+		if (t->rejected > 0)
+			ereport(WARNING,
+					(errmsg("provider \"%s\" rejected " INT64_FORMAT " %s: %s",
+							provider_ops(play[i].id)->name, t->rejected,
+							t->rejected == 1 ? "request" : "requests", t->rejected_reason),
+					 errdetail("This is a bug in ctr_dist or an incompatible API change; please report it."),
+					 errhint("The batches went to the other providers, if any were left.")));
 	}
 	if (null_rows > 0)
 		ereport(WARNING,
@@ -87,14 +105,15 @@ report_call_end(const ProviderConfig *play, const ProviderTally *tally, int npla
 	ereport(NOTICE,
 			(errmsg("ctr_predict: " INT64_FORMAT " personas in " INT64_FORMAT " batches: %s",
 					personas, batches, per.data),
-			 errdetail("requests " INT64_FORMAT ", retries " INT64_FORMAT
-					   " (rate-limited " INT64_FORMAT ", transient " INT64_FORMAT
-					   ", bad answers " INT64_FORMAT "), failovers " INT64_FORMAT
-					   ", breaker trips " INT64_FORMAT ", rate-limit waits %.1f batch-s"
-					   ", tokens in " INT64_FORMAT ", out " INT64_FORMAT ", estimated cost $%.4f",
-					   sum.requests, sum.retries, sum.throttled, sum.transient, sum.soft,
-					   failovers, sum.breaker_trips, sum.paced_ms / 1000.0,
-					   sum.tokens_in, sum.tokens_out, cost)));
+			 errdetail("requests " INT64_FORMAT " (answered " INT64_FORMAT ", rate-limited " INT64_FORMAT
+					   ", transient errors " INT64_FORMAT ", bad answers " INT64_FORMAT
+					   ", fatal " INT64_FORMAT ", rejected " INT64_FORMAT "), retries " INT64_FORMAT
+					   ", failovers " INT64_FORMAT ", breaker trips " INT64_FORMAT
+					   ", rate-limit waits %.1f batch-s, tokens in " INT64_FORMAT ", out " INT64_FORMAT
+					   ", estimated cost $%.4f",
+					   sum.requests, sum.answered, sum.throttled, sum.transient, sum.soft,
+					   sum.fatal, sum.rejected, sum.retries, failovers, sum.breaker_trips,
+					   sum.paced_ms / 1000.0, sum.tokens_in, sum.tokens_out, cost)));
 }
 
 PG_FUNCTION_INFO_V1(ctr_dist_last_call_stats);

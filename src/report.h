@@ -22,23 +22,23 @@ typedef struct ProviderTally
 	int64		tokens_out;
 	int64		retries;
 	int64		requests;
+	int64		answered;
 	int64		throttled;
 	int64		transient;
 	int64		soft;
+	int64		fatal;
+	int64		rejected;		/* 400/422: a bug or an API change */
 	int64		breaker_trips;
 	int64		paced_ms;
 	int64		failovers;		/* batches it failed that went elsewhere */
 	TimestampTz first_sent;
 	TimestampTz last_answer;
 	bool		out;			/* taken out for the rest of the call */
+	char		rejected_reason[CTR_REASON_MAX];	/* the first 400/422 */
 } ProviderTally;
 
-/* cost in USD of so many tokens at a provider's prices */
-static inline double
-cost_of(const ProviderConfig *cfg, double tokens_in, double tokens_out)
-{
-	return (tokens_in * cfg->price_input + tokens_out * cfg->price_output) / 1e6;
-}
+/* at the very start of a call, before anything can fail */
+extern void report_call_reset(void);
 
 /* this session's last call, for ctr_dist.last_call_stats() */
 extern void report_call_started(const ProviderConfig *play, int nplay);

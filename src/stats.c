@@ -147,6 +147,8 @@ stats_count_attempt(const ProviderConfig *cfg, OutcomeClass cls, int http_status
 		case OUTCOME_BUG:
 			c->rejected++;
 			break;
+		case OUTCOME_BUDGET:
+			break;				/* never sent: not an attempt */
 	}
 	if (http_status == 429)
 		c->http_429++;

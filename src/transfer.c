@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "utils/memutils.h"
 
 #include "ratelimit.h"
@@ -83,7 +85,7 @@ transfer_acquire(Transfer *t, long *wait_ms)
 }
 
 void
-transfer_release(Transfer *t, CurlMulti *m)
+transfer_release(Transfer *t, CurlMulti *m, bool finished)
 {
 	dlist_delete(&t->node);
 	if (t->easy)
@@ -97,15 +99,16 @@ transfer_release(Transfer *t, CurlMulti *m)
 	curl_slist_free_all(t->headers);
 	free(t->response.data);
 	if (t->slot_held)
-		ratelimit_release(t->cfg, t->window_ms, t->job->est_tokens, t->used_tokens);
+		ratelimit_release(t->cfg, t->window_ms, t->job->est_tokens, t->used_in + t->used_out);
+	if (t->budget && finished)
+		budget_settle(t->budget, t->reserved_usd, cost_of(t->cfg, t->used_in, t->used_out));
 	pfree(t);
 }
 
 /* ---- starting ---- */
 
 void
-transfer_start(Transfer *t, CurlMulti *m, const EngineSettings *settings,
-			   MemoryContext scratch)
+transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch)
 {
 	const ProviderOps *ops = provider_ops(t->job->provider);
 	ProviderRequest req = {0};
@@ -159,10 +162,33 @@ transfer_start(Transfer *t, CurlMulti *m, const EngineSettings *settings,
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t->hints);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
+	t->body_len = req.body_len;
 	MemoryContextReset(scratch);
+}
 
+/*
+ * The most this request can cost: its body at tokens_per_byte (1 until the
+ * provider has told us its real rate: no tokenizer makes more tokens than
+ * bytes) and every output token it allows, at the price settings.
+ */
+bool
+transfer_reserve(Transfer *t, CallBudget *budget, double tokens_per_byte)
+{
+	double		bound = cost_of(t->cfg, ceil(t->body_len * tokens_per_byte),
+								batch_tokens_out(t->job->n));
+
+	if (!budget_reserve(budget, bound))
+		return false;
+	t->budget = budget;
+	t->reserved_usd = bound;
+	return true;
+}
+
+void
+transfer_launch(Transfer *t, CurlMulti *m)
+{
 	t->job->counters.requests++;
-	multi_add(m, easy);
+	multi_add(m, t->easy);
 }
 
 /* ---- finishing ---- */
@@ -205,5 +231,6 @@ transfer_outcome(Transfer *t, CURLcode code, Outcome *out)
 											  t->response.len, &t->hints, out);
 		out->http_status = (int) status;
 	}
-	t->used_tokens = out->tokens_in + out->tokens_out;
+	t->used_in = out->tokens_in;
+	t->used_out = out->tokens_out;
 }

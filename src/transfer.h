@@ -13,6 +13,10 @@
  *						before anything
  *						else is acquired)
  *	limiter slot		transfer_acquire	transfer_release (slot_held)
+ *	budget reservation	transfer_reserve	transfer_release: settled with what
+ *						(budget.h)			the provider reported when the
+ *											transfer finished; on abort the
+ *											call's budget is gone with it
  *	CURL easy handle	transfer_start		transfer_release
  *	header list (key)	transfer_start		transfer_release (wiped first)
  *	request body		transfer_start: built in the engine's scratch
@@ -36,6 +40,7 @@
 
 #include "lib/ilist.h"
 
+#include "budget.h"
 #include "engine.h"
 #include "multi.h"
 #include "provider.h"
@@ -55,7 +60,11 @@ typedef struct Transfer
 	const ProviderConfig *cfg;
 	int			window_ms;		/* what the limiter counts in */
 	bool		slot_held;		/* a limiter slot is ours to give back */
-	int64		used_tokens;	/* from the response's usage, once known */
+	CallBudget *budget;			/* where the reservation was made, or NULL */
+	double		reserved_usd;	/* this request's upper bound */
+	size_t		body_len;		/* bytes of the request body */
+	int64		used_in;		/* the response's usage, once known */
+	int64		used_out;
 	CURL	   *easy;
 	struct curl_slist *headers;
 	ResponseBuffer response;
@@ -71,14 +80,24 @@ extern Transfer *transfer_create(MemoryContext cxt, dlist_head *list, EngineJob 
 /* Take a limiter slot for the job's estimate; false with *wait_ms if not now */
 extern bool transfer_acquire(Transfer *t, long *wait_ms);
 
-/* Build the request and hand it to curl (may raise: the release path cleans up) */
-extern void transfer_start(Transfer *t, CurlMulti *m, const EngineSettings *settings,
-						   MemoryContext scratch);
+/* Build the request (may raise: the release path cleans up) */
+extern void transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch);
+
+/* Reserve the request's upper bound in the call's budget; false if refused */
+extern bool transfer_reserve(Transfer *t, CallBudget *budget, double tokens_per_byte);
+
+/* Hand the built request to curl */
+extern void transfer_launch(Transfer *t, CurlMulti *m);
 
 /* Classify a finished transfer: HTTP status and body through the parser */
 extern void transfer_outcome(Transfer *t, CURLcode code, Outcome *out);
 
-/* Give back everything the transfer holds and unlink it; never raises */
-extern void transfer_release(Transfer *t, CurlMulti *m);
+/*
+ * Give back everything the transfer holds and unlink it; never raises.
+ * finished: the transfer ran to its end, so its budget reservation is
+ * settled with what it cost (not when the call is being torn down: the
+ * budget may live in a DSM segment that is already detached).
+ */
+extern void transfer_release(Transfer *t, CurlMulti *m, bool finished);
 
 #endif							/* CTR_TRANSFER_H */

@@ -58,42 +58,36 @@ play_index(CallState *cs, ProviderId id)
 	return -1;
 }
 
-
-/*
- * Stop before a batch whose estimated cost, with what was spent and what
- * is in flight, would take the call over ctr_dist.max_cost_usd.
- */
+/* The budget refused a request (budget.h): nothing more is read or sent */
 static bool
-within_budget(CallState *cs, const PersonaBatch *batch, int play)
+over_budget(CallState *cs)
 {
-	double		spent = 0;
-	double		next;
-	double		tokens_in = batch_tokens_in(batch->text_len);
-	double		tokens_out = batch_tokens_out(batch->n);
-
-	if (ctr_max_cost <= 0 || cs->play[play].id == PROVIDER_MOCK)
-		return true;
-	for (int i = 0; i < cs->nplay; i++)
-		spent += cost_of(&cs->play[i], cs->tally[i].tokens_in, cs->tally[i].tokens_out) +
-			cs->tally[i].outstanding * cost_of(&cs->play[i], tokens_in, tokens_out);
-	next = cost_of(&cs->play[play], tokens_in, tokens_out);
-	if (spent + next <= ctr_max_cost)
-		return true;
-	snprintf(cs->over_budget, sizeof(cs->over_budget),
-			 "About $%.4f is spent or in flight after " INT64_FORMAT " batches; the next batch would cost about $%.4f.",
-			 spent, cs->next_read, next);
-	return false;
+	return cs->channels != NULL && budget_stopped(channels_budget(cs->channels));
 }
 
-/* Once over budget, nothing more is sent; the call fails when the rest is in */
+/* Once over budget the call fails, when what is in flight is back */
 static void
 raise_over_budget(CallState *cs)
 {
+	CallBudget	b;
+
+	budget_read(channels_budget(cs->channels), &b);
 	ereport(ERROR,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-			 errmsg("ctr_predict stopped before going over its budget of $%.4f", ctr_max_cost),
-			 errdetail_internal("%s", cs->over_budget),
+			 errmsg("ctr_predict stopped before going over its budget of $%.4f", b.limit_usd),
+			 errdetail("The providers report $%.4f spent; the next request could have cost up to $%.4f more, so it was not sent.",
+					   b.spent_usd, b.refused_usd),
 			 errhint("Raise ctr_dist.max_cost_usd, or set it to 0 for no limit.")));
+}
+
+/* Another provider that could still take this batch, besides play? */
+static bool
+has_alternative(CallState *cs, const BatchSlot *slot, int play)
+{
+	for (int i = 0; i < cs->nplay; i++)
+		if (i != play && !cs->tally[i].out && !(slot->tried & (1u << i)))
+			return true;
+	return false;
 }
 
 static void
@@ -101,10 +95,14 @@ send_slot(CallState *cs, BatchSlot *slot, int play)
 {
 	ProviderConfig *cfg = &cs->play[play];
 
+	bool		last_resort;
+
 	if (cs->channels == NULL)
 		cs->channels = channels_start(cs->play, cs->nplay, &cs->settings,
-									  cs->ad, cs->platform);
+									  cs->ad, cs->platform, ctr_max_cost);
 
+	/* with nowhere else to go, it waits out this provider's trouble */
+	last_resort = !has_alternative(cs, slot, play);
 	slot->play = play;
 	slot->tried |= (1u << play);
 	slot->state = SLOT_SENT;
@@ -112,7 +110,7 @@ send_slot(CallState *cs, BatchSlot *slot, int play)
 		cs->tally[play].first_sent = GetCurrentTimestamp();
 	cs->tally[play].outstanding++;
 	channels_send(cs->channels, slot->batch_no, cfg->id, slot->batch.text,
-				  slot->batch.text_len, slot->batch.n);
+				  slot->batch.text_len, slot->batch.n, last_resort);
 }
 
 /* Read and send batches while the window and the planned provider allow */
@@ -120,7 +118,7 @@ static void
 fill_window(CallState *cs, PersonaReader *reader,
 			int batch_size, const char *call_text)
 {
-	while (!reader->eof && cs->over_budget[0] == '\0' &&
+	while (!reader->eof && !over_budget(cs) &&
 		   cs->next_read - cs->next_emit < cs->window)
 	{
 		BatchSlot  *slot;
@@ -152,12 +150,6 @@ fill_window(CallState *cs, PersonaReader *reader,
 			slot->state = SLOT_DONE;
 			cs->null_rows += slot->batch.n;
 			continue;
-		}
-		if (!within_budget(cs, &slot->batch, cs->next_pick))
-		{
-			/* never sent: the call stops once what is in flight is back */
-			slot->state = SLOT_DONE;
-			return;
 		}
 		send_slot(cs, slot, cs->next_pick);
 		cs->next_pick = -1;
@@ -204,9 +196,12 @@ handle_result(CallState *cs, const ChannelResult *res)
 	t->tokens_out += res->tokens_out;
 	t->retries += res->retries;
 	t->requests += res->counters.requests;
+	t->answered += res->counters.answered;
 	t->throttled += res->counters.throttled;
 	t->transient += res->counters.transient;
 	t->soft += res->counters.soft;
+	t->fatal += res->counters.fatal;
+	t->rejected += res->counters.rejected;
 	t->breaker_trips += res->counters.breaker_trips;
 	t->paced_ms += res->counters.paced_ms;
 	t->last_answer = GetCurrentTimestamp();
@@ -226,16 +221,20 @@ handle_result(CallState *cs, const ChannelResult *res)
 		return;
 	}
 
+	if (res->cls == OUTCOME_BUDGET)
+	{
+		/* never sent: its rows stay empty, and the call ends in an error */
+		slot->answered = false;
+		slot->state = SLOT_DONE;
+		return;
+	}
 	if (res->cls == OUTCOME_FATAL)
 		provider_out(cs, play, res);
-	else if (res->cls == OUTCOME_BUG)
-		ereport(WARNING,
-				(errmsg("provider \"%s\" rejected the request for batch " INT64_FORMAT ": %s",
-						provider_ops(res->provider)->name, res->batch_no + 1, res->reason),
-				 errdetail("This is a bug in ctr_dist or an incompatible API change; please report it.")));
+	else if (res->cls == OUTCOME_BUG && t->rejected_reason[0] == '\0')
+		strlcpy(t->rejected_reason, res->reason, sizeof(t->rejected_reason));
 
 	/* fail over to the next provider in play that has not tried it */
-	for (int k = 1; k < cs->nplay; k++)
+	for (int k = 1; k < cs->nplay && !over_budget(cs); k++)
 	{
 		int			next = (play + k) % cs->nplay;
 
@@ -247,6 +246,17 @@ handle_result(CallState *cs, const ChannelResult *res)
 			send_slot(cs, slot, next);
 			return;
 		}
+	}
+	/*
+	 * Nowhere else to go, but this provider sent it back before it had used
+	 * its retries (its circuit breaker opened): it goes back, to wait for the
+	 * provider's recovery.  A batch is given up only when every provider in
+	 * play did all it could.
+	 */
+	if (!res->exhausted && !t->out && !over_budget(cs))
+	{
+		send_slot(cs, slot, play);
+		return;
 	}
 	slot->answered = false;
 	slot->state = SLOT_DONE;
@@ -353,7 +363,7 @@ window_run(CallState *cs, Oid relid, int batch_size, const char *ad,
 
 		CHECK_FOR_INTERRUPTS();
 		fill_window(cs, &reader, batch_size, call_text);
-		if (cs->over_budget[0] != '\0')
+		if (over_budget(cs))
 		{
 			int64		outstanding = 0;
 
@@ -372,7 +382,7 @@ window_run(CallState *cs, Oid relid, int batch_size, const char *ad,
 		if (progress)
 			note_progress(cs);
 		/* over budget, no row is emitted: the call ends in an error */
-		if (cs->over_budget[0] == '\0' && emit_ready(cs, rsinfo))
+		if (!over_budget(cs) && emit_ready(cs, rsinfo))
 			progress = true;
 		if (reader.eof && cs->next_emit == cs->next_read)
 			break;

@@ -54,7 +54,6 @@ typedef struct CallState
 	int64		null_rows;
 	int64		personas;
 	int64		emitted;		/* personas already emitted */
-	char		over_budget[256];	/* set when the budget stopped the call */
 	char		last_failure[CTR_REASON_MAX + 32];
 
 	/* channels start with the first batch: no worker for an empty table */

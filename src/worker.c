@@ -37,6 +37,7 @@
 #include "utils/resowner.h"
 #include "utils/wait_event.h"
 
+#include "budget.h"
 #include "wait_events.h"
 #include "worker.h"
 
@@ -45,6 +46,7 @@
 #define KEY_HEADER			0
 #define KEY_AD				1
 #define KEY_PLATFORM		2
+#define KEY_BUDGET			3
 #define KEY_QUEUES			10	/* worker i: 10 + 2i out to it, 11 + 2i back */
 #define MAX_WORKERS			NUM_PROVIDERS
 
@@ -76,6 +78,7 @@ struct WorkerPool
 {
 	dsm_segment *seg;
 	CallHeader *header;
+	CallBudget *budget;			/* the call's ledger, in the segment */
 	int			nworkers;
 	WorkerSlot	workers[MAX_WORKERS];
 	int			next_poll;		/* round-robin over workers when receiving */
@@ -148,7 +151,8 @@ register_worker(WorkerPool *pool, int index, const char *provider)
 
 WorkerPool *
 worker_pool_start(const ProviderConfig *configs, int nconfigs,
-				  const EngineSettings *settings, const char *ad, const char *platform)
+				  const EngineSettings *settings, const char *ad, const char *platform,
+				  double max_cost_usd)
 {
 	WorkerPool *pool;
 	MemoryContext old;
@@ -182,9 +186,10 @@ worker_pool_start(const ProviderConfig *configs, int nconfigs,
 	shm_toc_estimate_chunk(&e, sizeof(CallHeader));
 	shm_toc_estimate_chunk(&e, strlen(ad) + 1);
 	shm_toc_estimate_chunk(&e, strlen(platform) + 1);
+	shm_toc_estimate_chunk(&e, sizeof(CallBudget));
 	for (int i = 0; i < 2 * nwanted; i++)
 		shm_toc_estimate_chunk(&e, CTR_QUEUE_SIZE);
-	shm_toc_estimate_keys(&e, 3 + 2 * nwanted);
+	shm_toc_estimate_keys(&e, 4 + 2 * nwanted);
 	size = shm_toc_estimate(&e);
 
 	pool->seg = dsm_create(size, 0);
@@ -202,6 +207,9 @@ worker_pool_start(const ProviderConfig *configs, int nconfigs,
 	p = shm_toc_allocate(toc, strlen(platform) + 1);
 	strcpy(p, platform);
 	shm_toc_insert(toc, KEY_PLATFORM, p);
+	pool->budget = shm_toc_allocate(toc, sizeof(CallBudget));
+	budget_init(pool->budget, max_cost_usd);
+	shm_toc_insert(toc, KEY_BUDGET, pool->budget);
 
 	on_dsm_detach(pool->seg, pool_on_detach, PointerGetDatum(pool));
 
@@ -252,6 +260,12 @@ worker_pool_runs(WorkerPool *pool, ProviderId provider)
 	return false;
 }
 
+CallBudget *
+worker_pool_budget(WorkerPool *pool)
+{
+	return pool->budget;
+}
+
 static WorkerSlot *
 worker_for(WorkerPool *pool, ProviderId provider)
 {
@@ -294,13 +308,14 @@ flush_unsent(WorkerSlot *slot)
 
 void
 worker_pool_send(WorkerPool *pool, int64 batch_no, ProviderId provider,
-				 const char *text, int text_len, int n)
+				 const char *text, int text_len, int n, bool last_resort)
 {
 	WorkerSlot *slot = worker_for(pool, provider);
 	StringInfo	msg = makeStringInfo();
 
 	pq_sendint64(msg, batch_no);
 	pq_sendint32(msg, n);
+	pq_sendbyte(msg, last_resort ? 1 : 0);
 	pq_sendbytes(msg, text, text_len);
 	slot->unsent = lappend(slot->unsent, msg);
 	flush_unsent(slot);
@@ -352,6 +367,7 @@ receive_from(WorkerSlot *slot, ChannelResult *res)
 				res->batch_no = pq_getmsgint64(&msg);
 				res->provider = slot->provider;
 				res->cls = (OutcomeClass) pq_getmsgint(&msg, 4);
+				res->exhausted = pq_getmsgbyte(&msg) != 0;
 				res->n = pq_getmsgint(&msg, 4);
 				res->clicks = (const uint8 *) pq_getmsgbytes(&msg, res->n);
 				res->tokens_in = pq_getmsgint64(&msg);
@@ -427,6 +443,7 @@ send_result(EngineJob *job)
 	pq_beginmessage(&buf, 'R');
 	pq_sendint64(&buf, job->batch_no);
 	pq_sendint32(&buf, (int32) job->cls);
+	pq_sendbyte(&buf, job->exhausted ? 1 : 0);
 	pq_sendint32(&buf, job->n);
 	pq_sendbytes(&buf, (char *) job->clicks, job->n);
 	pq_sendint64(&buf, job->tokens_in);
@@ -500,7 +517,8 @@ ctr_dist_worker_main(Datum main_arg)
 
 	engine = engine_create(&config, 1, &header->settings,
 						   shm_toc_lookup(toc, KEY_AD, false),
-						   shm_toc_lookup(toc, KEY_PLATFORM, false));
+						   shm_toc_lookup(toc, KEY_PLATFORM, false),
+						   shm_toc_lookup(toc, KEY_BUDGET, false));
 	/* on any exit (SIGTERM too), abort transfers and give back rate-limit slots */
 	before_shmem_exit(worker_exit, PointerGetDatum(engine));
 	explicit_bzero(config.api_key, CTR_KEY_MAX);
@@ -522,6 +540,7 @@ ctr_dist_worker_main(Datum main_arg)
 			StringInfoData msg;
 			int64		batch_no;
 			int			n;
+			bool		last_resort;
 			int			text_len;
 			char	   *text;
 
@@ -535,12 +554,13 @@ ctr_dist_worker_main(Datum main_arg)
 			read_only_string(&msg, data, nbytes);
 			batch_no = pq_getmsgint64(&msg);
 			n = pq_getmsgint(&msg, 4);
+			last_resort = pq_getmsgbyte(&msg) != 0;
 			text_len = msg.len - msg.cursor;
 			text = MemoryContextAlloc(jobcxt, text_len + 1);
 			memcpy(text, pq_getmsgbytes(&msg, text_len), text_len);
 			text[text_len] = '\0';
 			engine_submit(engine, engine_new_job(engine, batch_no, config.id,
-												 text, text_len, n));
+												 text, text_len, n, last_resort));
 		}
 
 		while ((job = engine_next_done(engine)) != NULL)

@@ -10,6 +10,9 @@
  *	(settings,		(dsm_create under	(resource	(dsm_detach); on abort
  *	keys, queues)	CurrentResourceOwner) owner)	the resource owner's
  *													release detaches it
+ *	the budget		worker_pool_start	leader		with the segment; workers and
+ *	(in DSM)							the caller's engine touch it
+ *										only while the call runs
  *	keys in DSM		worker_pool_start	leader		each worker wipes its own
  *													after copying it; the
  *													detach callback and
@@ -47,10 +50,12 @@ extern void worker_define_settings(void);
 
 extern WorkerPool *worker_pool_start(const ProviderConfig *configs, int nconfigs,
 									 const EngineSettings *settings,
-									 const char *ad, const char *platform);
+									 const char *ad, const char *platform,
+									 double max_cost_usd);
 extern bool worker_pool_runs(WorkerPool *pool, ProviderId provider);
+extern CallBudget *worker_pool_budget(WorkerPool *pool);
 extern void worker_pool_send(WorkerPool *pool, int64 batch_no, ProviderId provider,
-							 const char *text, int text_len, int n);
+							 const char *text, int text_len, int n, bool last_resort);
 extern bool worker_pool_receive(WorkerPool *pool, ChannelResult *result);
 extern void worker_pool_finish(WorkerPool *pool);
 

@@ -1656,6 +1656,10 @@ class App:
         self.violations = []
         self.violation_counts = {}
         self.started = time.monotonic()
+        self.outage_until = 0.0     # monotonic time; see /_control/outage
+
+    def in_outage(self):
+        return time.monotonic() < self.outage_until
 
     # -- control ----------------------------------------------------------
     def set_config(self, config):
@@ -2007,6 +2011,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if model:
                 with app.lock:
                     app.state[provider].models_seen.add(model)
+            if app.in_outage():
+                # the server "went down" while this request was in flight
+                reply = Reply(reply.status if reply else 500)
+                reply.transport = "reset"
             self.transmit(reply, cfg, done)
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             self.close_connection = True
@@ -2047,6 +2055,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/_control/reset" and method == "POST":
             app.reset()
             return self.send_plain(200, {"ok": True})
+        if path == "/_control/outage" and method == "POST":
+            try:
+                seconds = float(json.loads(raw or b"{}").get("seconds", 1))
+            except (ValueError, AttributeError, TypeError):
+                return self.send_plain(400, {"error": "seconds must be a number"})
+            app.outage_until = time.monotonic() + max(0.0, seconds)
+            return self.send_plain(200, {"ok": True, "seconds": seconds})
         return self.send_plain(404, {"error": f"no such control route: {method} {path}"})
 
     # -- response writing -------------------------------------------------
@@ -2140,6 +2155,17 @@ class FakeServer(http.server.ThreadingHTTPServer):
         # Skip HTTPServer's getfqdn(): a reverse DNS lookup we do not need.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
+
+    def verify_request(self, request, client_address):
+        # during an outage every new connection is reset at once, as by a
+        # server that is down (the requests never reach a handler)
+        if self.app.in_outage():
+            try:
+                request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            return False
+        return True
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]

@@ -725,6 +725,15 @@ class FaultTests(ServerCase):
         self.assertEqual(a, [200, 500, 503, 503])
         self.assertEqual(self.call("openai", openai_body(model="case-b")).status, 500)
 
+    def test_outage(self):
+        self.configure({})
+        self.assertEqual(self.call("openai").status, 200)
+        self.assertEqual(self.ctl("/_control/outage", {"seconds": 0.5})[0], 200)
+        with self.assertRaises((ConnectionError, http.client.HTTPException, urllib.error.URLError, OSError)):
+            self.call("openai")
+        time.sleep(0.6)
+        self.assertEqual(self.call("openai").status, 200)
+
     def test_in_flight_by_model(self):
         self.configure({"models": {"openai": ["gpt-4o-mini", "slow-a"]}, "latency_ms": 600})
         t = threading.Thread(target=lambda: self.call("openai", openai_body(model="slow-a")))

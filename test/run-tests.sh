@@ -24,6 +24,12 @@ perl_lib=$($PG_CONFIG --pkglibdir)/pgxs/src/test/perl
 make -s
 make -s install
 
+# CTR_DIST_KEEP_LOGS=DIR: copy the server logs there before the throwaway
+# clusters go (make test-debug and make sanitize scan them)
+keep_logs() {
+	[ -z "${CTR_DIST_KEEP_LOGS:-}" ] || cp -r "$1" "$CTR_DIST_KEEP_LOGS/$2" 2>/dev/null || true
+}
+
 echo "== pg_regress"
 # a private cluster in a temporary directory, run as postgres, on a free
 # port and a socket of its own: nothing shared with other clusters
@@ -31,6 +37,7 @@ reg=$(mktemp -d /tmp/ctr_dist_regress.XXXXXX)
 chown postgres: "$reg"
 stop_regress() {
 	"${as_pg[@]}" "$bindir/pg_ctl" -D "$reg/data" -m immediate stop >/dev/null 2>&1 || true
+	keep_logs "$reg/server.log" pg_regress.log
 	rm -rf "$reg"
 }
 trap stop_regress EXIT
@@ -54,7 +61,7 @@ python3 test/provider_server_selftest.py
 
 echo "== TAP tests"
 work=$(mktemp -d /tmp/ctr_dist_tap.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'keep_logs "$work/tmp_check/log" tap; rm -rf "$work"' EXIT
 cp -r "$top/test" "$top/README.md" "$work/"	# 010_readme runs the README
 chown -R postgres: "$work"
 (cd "$work" && "${as_pg[@]}" env PATH="$bindir:$PATH" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" SOAK_SECONDS="${SOAK_SECONDS:-120}" TESTDIR="$work" PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \

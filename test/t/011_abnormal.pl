@@ -124,7 +124,9 @@ sub setup_node
 		                          ctr_dist.run(regclass, integer, text, text, text[], text) TO analyst;
 		GRANT SELECT, INSERT, UPDATE ON ctr_dist.runs, ctr_dist.predictions, ctr_dist.run_providers TO analyst;
 		GRANT USAGE ON SEQUENCE ctr_dist.runs_id_seq TO analyst;
-		GRANT SELECT ON many, small, guarded TO analyst;});
+		GRANT SELECT ON many, small, guarded TO analyst;
+		-- preloaded, the rate limits bind every session: superuser-only unless granted
+		GRANT SET ON PARAMETER ctr_dist.openai_max_concurrency TO analyst;});
 }
 
 my $dsm_conf = "dynamic_shared_memory_type = mmap\nmax_connections = 60\n";
