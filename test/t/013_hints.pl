@@ -91,7 +91,7 @@ sub all_fail
 }
 my $err = all_fail('gemini', 'bad_request_400',
 	{ body => '{"error": {"code": 400, "message": "Request contains an invalid argument."}}' });
-like($err, qr/rejected the request for batch 1: HTTP 400: Request contains an invalid argument$/m,
+like($err, qr/provider "gemini" rejected 1 request: HTTP 400: Request contains an invalid argument$/m,
 	'gemini 400 without a status: "HTTP 400: message", no empty field, no full stop');
 like($err, qr/the last error was gemini: HTTP 400: Request contains an invalid argument\.$/m,
 	'gemini 400: the message ends in one full stop');
