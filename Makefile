@@ -43,7 +43,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/ctr_d
 PG_CPPFLAGS = -I$(srcdir)/src -DCTR_DIST_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK = -lcurl -lcjson -lm
 
-REGRESS = setup contract bad_input plan mock security operations
+REGRESS = setup contract bad_input plan mock security operations lifetimes
 REGRESS_OPTS = --inputdir=$(srcdir) --outputdir=$(CURDIR)
 
 # TAP tests (test/t) need the postgres user and the test provider server:

@@ -33,8 +33,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char	   *why;
 	uint8_t    *clicks;
 	uint8_t    *clicks2;
+	uint8_t    *percent;
 	bool		ok;
 	bool		ok2;
+	bool		ok_percent;
 
 	if (size < FUZZ_HEADER_LEN)
 		return 0;
@@ -47,11 +49,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(why, 'X', whylen);
 	clicks = malloc((size_t) n);
 	clicks2 = malloc((size_t) n);
+	percent = malloc((size_t) n);
 	memset(clicks, 0xAA, (size_t) n);
 	memset(clicks2, 0xAA, (size_t) n);
+	memset(percent, 0xAA, (size_t) n);
 
-	ok = answer_extract(text, len, n, clicks, why, whylen);
-	ok2 = answer_extract(text, len, n, clicks2, NULL, 0);
+	ok = answer_extract(text, len, n, ANSWER_CLICK, clicks, why, whylen);
+	ok2 = answer_extract(text, len, n, ANSWER_CLICK, clicks2, NULL, 0);
+	ok_percent = answer_extract(text, len, n, ANSWER_PROBABILITY, percent, NULL, 0);
+
+	/* every valid 0/1 answer is a valid percentage answer, with the same values */
+	FUZZ_CHECK(!ok || ok_percent, "a valid 0/1 answer is not a valid percentage answer");
+	if (ok_percent)
+		for (int i = 0; i < n; i++)
+			FUZZ_CHECK(percent[i] <= 100 && (!ok || percent[i] == clicks[i]),
+					   "percentage %d of %d is %u", i + 1, n, percent[i]);
 
 	FUZZ_CHECK(ok == ok2, "result depends on the why buffer (%d vs %d)", ok, ok2);
 	if (ok)
@@ -70,5 +82,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(why);
 	free(clicks);
 	free(clicks2);
+	free(percent);
 	return 0;
 }

@@ -52,7 +52,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	clicks = malloc((size_t) n);
 	memset(clicks, 0xAA, (size_t) n);
 
-	ok = mock_answer(ad, platform, text, n, clicks);
+	ok = mock_answer(ad, platform, text, n, ANSWER_CLICK, clicks);
 
 	/* walk the persona lines as mock.c does, and ask each one alone */
 	line = text;
@@ -93,7 +93,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				off += row_len;
 				single[off] = '\0';
 
-				alone_ok = mock_answer(ad, platform, single, 1, &alone);
+				alone_ok = mock_answer(ad, platform, single, 1, ANSWER_CLICK, &alone);
 				FUZZ_CHECK(alone_ok, "persona %d not read when alone", k + 1);
 				FUZZ_CHECK(alone <= 1, "persona %d alone answered %u", k + 1, alone);
 				/* mock.c writes each answer as it reads the line, ok or not */

@@ -384,7 +384,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* and the mock reads every persona */
 	clicks = malloc((size_t) n);
-	ok = mock_answer(ad, platform, text, n, clicks);
+	ok = mock_answer(ad, platform, text, n, ANSWER_CLICK, clicks);
 	FUZZ_CHECK(ok, "mock_answer could not read the %d personas", n);
 	for (int i = 0; i < n; i++)
 		FUZZ_CHECK(clicks[i] <= 1, "answer %d is %u", i + 1, clicks[i]);

@@ -36,7 +36,7 @@ stub_abort(const char *name)
 
 /* src/prompt.c */
 const char *
-prompt_system(bool object_root)
+prompt_system(bool object_root, AnswerKind kind)
 {
 	stub_abort("prompt_system");
 }

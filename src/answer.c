@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * answer.c
- *	  Extract the 0/1 answers from what a model wrote.
+ *	  Extract the answers (0/1, or 0..100 percent) from what a model wrote.
  *
  * The rule is strict on purpose: the old tool padded short answers with
  * zeros and trimmed long ones, which silently shifted predictions onto the
@@ -104,9 +104,10 @@ answer_array(const cJSON *root, char *why, size_t whylen)
 }
 
 bool
-answer_extract(const char *text, size_t len, int n,
-			   uint8_t *clicks, char *why, size_t whylen)
+answer_extract(const char *text, size_t len, int n, AnswerKind kind,
+			   uint8_t *values, char *why, size_t whylen)
 {
+	int			max = answer_max(kind);
 	const char *start = text;
 	const char *end = text + len;
 	const char *parse_end = NULL;
@@ -163,13 +164,18 @@ answer_extract(const char *text, size_t len, int n,
 	}
 	cJSON_ArrayForEach(item, array)
 	{
-		if (!cJSON_IsNumber(item) ||
-			(item->valuedouble != 0.0 && item->valuedouble != 1.0))
+		double		v = cJSON_IsNumber(item) ? item->valuedouble : -1;
+
+		/* integers only, in range: 0.5 or 101 are as wrong as a string */
+		if (!cJSON_IsNumber(item) || v < 0 || v > max || v != (double) (int) v)
 		{
-			set_why(why, whylen, "answer value %d is not 0 or 1", i + 1);
+			if (max == 1)
+				set_why(why, whylen, "answer value %d is not 0 or 1", i + 1);
+			else
+				set_why(why, whylen, "answer value %d is not an integer from 0 to %d", i + 1, max);
 			goto done;
 		}
-		clicks[i++] = (uint8_t) item->valueint;
+		values[i++] = (uint8_t) v;
 	}
 	ok = true;
 

@@ -27,14 +27,13 @@ struct ChannelSet
 
 ChannelSet *
 channels_start(const ProviderConfig *configs, int nconfigs,
-			   const EngineSettings *settings, const char *ad, const char *platform,
-			   double max_cost_usd)
+			   const EngineSettings *settings, const char *platform, double max_cost_usd)
 {
 	ChannelSet *set = palloc0(sizeof(ChannelSet));
 	ProviderConfig local[NUM_PROVIDERS];
 	int			nlocal = 0;
 
-	set->workers = worker_pool_start(configs, nconfigs, settings, ad, platform, max_cost_usd);
+	set->workers = worker_pool_start(configs, nconfigs, settings, max_cost_usd);
 	/* with workers, the ledger is in their segment; else it is ours alone */
 	set->budget = worker_pool_budget(set->workers);
 	if (set->budget == NULL)
@@ -53,7 +52,7 @@ channels_start(const ProviderConfig *configs, int nconfigs,
 	{
 		PG_TRY();
 		{
-			set->local = engine_create(local, nlocal, settings, ad, platform, set->budget);
+			set->local = engine_create(local, nlocal, settings, platform, set->budget);
 		}
 		PG_FINALLY();
 		{
@@ -66,15 +65,12 @@ channels_start(const ProviderConfig *configs, int nconfigs,
 }
 
 void
-channels_send(ChannelSet *set, int64 batch_no, ProviderId provider,
-			  const char *text, int text_len, int n, bool last_resort)
+channels_send(ChannelSet *set, const JobSpec *spec)
 {
-	if (set->is_local[provider])
-		engine_submit(set->local,
-					  engine_new_job(set->local, batch_no, provider, text, text_len, n,
-									 last_resort));
+	if (set->is_local[spec->provider])
+		engine_submit(set->local, engine_new_job(set->local, spec));
 	else
-		worker_pool_send(set->workers, batch_no, provider, text, text_len, n, last_resort);
+		worker_pool_send(set->workers, spec);
 }
 
 CallBudget *
@@ -100,6 +96,7 @@ channels_receive(ChannelSet *set, ChannelResult *res)
 
 	set->last = job;
 	res->batch_no = job->batch_no;
+	res->ad_no = job->ad_no;
 	res->provider = job->provider;
 	res->cls = job->cls;
 	res->exhausted = job->exhausted;

@@ -20,6 +20,7 @@
 typedef struct ChannelResult
 {
 	int64		batch_no;
+	int			ad_no;
 	ProviderId	provider;
 	OutcomeClass cls;
 	bool		exhausted;		/* see EngineJob */
@@ -40,11 +41,9 @@ typedef struct ChannelSet ChannelSet;
  * ctr_dist.max_workers, the rest (and the mock) in this backend.
  */
 extern ChannelSet *channels_start(const ProviderConfig *configs, int nconfigs,
-								  const EngineSettings *settings,
-								  const char *ad, const char *platform,
+								  const EngineSettings *settings, const char *platform,
 								  double max_cost_usd);
-extern void channels_send(ChannelSet *set, int64 batch_no, ProviderId provider,
-						  const char *text, int text_len, int n, bool last_resort);
+extern void channels_send(ChannelSet *set, const JobSpec *spec);
 extern CallBudget *channels_budget(ChannelSet *set);
 extern bool channels_receive(ChannelSet *set, ChannelResult *result);
 extern void channels_wait(ChannelSet *set);

@@ -22,6 +22,7 @@
 #include <math.h>
 #include <curl/curl.h>
 
+#include "access/xact.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -51,8 +52,7 @@ struct Engine
 	bool		configured[NUM_PROVIDERS];
 	bool		dead[NUM_PROVIDERS];
 	EngineSettings settings;
-	char	   *ad;
-	char	   *platform;
+	char	   *platform;		/* for the mock */
 
 	CurlMulti	multi;
 	dlist_head	waiting;		/* jobs not started or waiting to retry */
@@ -64,9 +64,16 @@ struct Engine
 	Breaker		breaker[NUM_PROVIDERS];
 	CallBudget *budget;			/* the call's (budget.h) */
 	double		tokens_per_byte[NUM_PROVIDERS];	/* learnt bound; 0: not yet */
+
+	/* engines of this process that hold resources (see engine_release) */
+	dlist_node	live_node;
+	SubTransactionId subxact;	/* where it was created */
+	bool		released;
 };
 
 static bool curl_initialized = false;
+static dlist_head live_engines = DLIST_STATIC_INIT(live_engines);
+static bool xact_callbacks_registered = false;
 
 void
 engine_define_settings(void)
@@ -122,14 +129,20 @@ engine_current_settings(EngineSettings *settings)
 /* ---- lifetime ---- */
 
 /*
- * The one release path.  A reset callback of engine->cxt: PostgreSQL runs
- * it when the context is deleted -- by engine_destroy() at a normal end,
- * by transaction abort (ERROR, cancel, statement_timeout), by proc_exit()
- * (FATAL, terminate) -- after the context's children are gone and before
- * its own memory is.  So it touches only what lives in engine->cxt itself
- * (the engine, its jobs and transfers) or outside PostgreSQL's memory
- * (curl's handles, malloc'd buffers, shared limiter slots), and frees
- * each exactly once.
+ * The one release path: every transfer (curl handles, header lists, limiter
+ * slots), the multi handle and its wait set, the keys.  It runs once,
+ * whichever comes first:
+ *	- the engine's memory goes away: a reset callback of engine->cxt, run by
+ *	  engine_destroy() at a normal end, or by memory cleanup after an abort,
+ *	  or at proc_exit() (a worker's exit callback destroys its engine);
+ *	- the (sub)transaction that created it aborts: a transaction callback,
+ *	  because inside BEGIN ... ROLLBACK an aborted transaction's memory is
+ *	  only cleaned up at the ROLLBACK, and until then the slots and the
+ *	  connections would be held (and other sessions starved).
+ * Both run after the stack that used the engine is gone.  It touches only
+ * memory of engine->cxt itself (which PostgreSQL frees after the reset
+ * callbacks) or outside PostgreSQL's memory (curl, malloc, the shared
+ * limiter), and never raises.
  */
 static void
 engine_release(void *arg)
@@ -137,6 +150,10 @@ engine_release(void *arg)
 	Engine	   *engine = (Engine *) arg;
 	dlist_mutable_iter iter;
 
+	if (engine->released)
+		return;
+	engine->released = true;
+	dlist_delete(&engine->live_node);
 	dlist_foreach_modify(iter, &engine->transfers)
 		transfer_release(dlist_container(Transfer, node, iter.cur), &engine->multi, false);
 	multi_release(&engine->multi);
@@ -144,10 +161,39 @@ engine_release(void *arg)
 		explicit_bzero(engine->configs[i].api_key, sizeof(engine->configs[i].api_key));
 }
 
+/* An abort releases the engines it orphans, at once (see engine_release) */
+static void
+engine_xact_callback(XactEvent event, void *arg)
+{
+	dlist_mutable_iter iter;
+
+	if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	dlist_foreach_modify(iter, &live_engines)
+		engine_release(dlist_container(Engine, live_node, iter.cur));
+}
+
+static void
+engine_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	dlist_mutable_iter iter;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	/* engines made in this subtransaction or in one inside it */
+	dlist_foreach_modify(iter, &live_engines)
+	{
+		Engine	   *engine = dlist_container(Engine, live_node, iter.cur);
+
+		if (engine->subxact >= mySubid)
+			engine_release(engine);
+	}
+}
+
 Engine *
 engine_create(const ProviderConfig *configs, int nconfigs,
-			  const EngineSettings *settings, const char *ad, const char *platform,
-			  CallBudget *budget)
+			  const EngineSettings *settings, const char *platform, CallBudget *budget)
 {
 	MemoryContext cxt;
 	MemoryContextCallback *cb;
@@ -163,19 +209,34 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 		curl_initialized = true;
 	}
 
+	if (!xact_callbacks_registered)
+	{
+		RegisterXactCallback(engine_xact_callback, NULL);
+		RegisterSubXactCallback(engine_subxact_callback, NULL);
+		xact_callbacks_registered = true;
+	}
+
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "ctr_dist engine",
 								ALLOCSET_DEFAULT_SIZES);
 	engine = MemoryContextAllocZero(cxt, sizeof(Engine));
 	engine->cxt = cxt;
+	engine->subxact = GetCurrentSubTransactionId();
+	dlist_init(&engine->waiting);
+	dlist_init(&engine->done);
+	dlist_init(&engine->transfers);
+
+	/* from here on, everything the engine acquires has its release path */
+	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+	cb->func = engine_release;
+	cb->arg = engine;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	dlist_push_head(&live_engines, &engine->live_node);
+
 	engine->scratch = AllocSetContextCreate(cxt, "ctr_dist request",
 											ALLOCSET_DEFAULT_SIZES);
 	engine->settings = *settings;
 	engine->budget = budget;
-	engine->ad = MemoryContextStrdup(cxt, ad);
 	engine->platform = MemoryContextStrdup(cxt, platform);
-	dlist_init(&engine->waiting);
-	dlist_init(&engine->done);
-	dlist_init(&engine->transfers);
 	for (int i = 0; i < nconfigs; i++)
 	{
 		engine->configs[configs[i].id] = configs[i];
@@ -183,13 +244,6 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 		engine->concurrency[configs[i].id] = configs[i].max_concurrency;
 		max_connections += configs[i].max_concurrency;
 	}
-
-	/* from here on, everything the engine acquires has its release path */
-	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
-	cb->func = engine_release;
-	cb->arg = engine;
-	MemoryContextRegisterResetCallback(cxt, cb);
-
 	multi_init(&engine->multi, cxt, max_connections);
 	return engine;
 }
@@ -202,18 +256,21 @@ engine_destroy(Engine *engine)
 
 
 EngineJob *
-engine_new_job(Engine *engine, int64 batch_no, ProviderId provider,
-			   const char *text, int text_len, int n, bool last_resort)
+engine_new_job(Engine *engine, const JobSpec *spec)
 {
 	EngineJob  *job = MemoryContextAllocZero(engine->cxt, sizeof(EngineJob));
 
-	job->last_resort = last_resort;
-	job->batch_no = batch_no;
-	job->provider = provider;
-	job->text = text;
-	job->text_len = text_len;
-	job->n = n;
-	job->clicks = MemoryContextAllocZero(engine->cxt, Max(n, 1));
+	job->batch_no = spec->batch_no;
+	job->ad_no = spec->ad_no;
+	job->provider = spec->provider;
+	job->n = spec->n;
+	job->kind = spec->kind;
+	job->text = spec->text;
+	job->text_len = spec->text_len;
+	job->ad = spec->ad;
+	job->cache_key = spec->cache_key;
+	job->last_resort = spec->last_resort;
+	job->clicks = MemoryContextAllocZero(engine->cxt, Max(spec->n, 1));
 	return job;
 }
 
@@ -267,7 +324,7 @@ engine_next_done(Engine *engine)
 static void
 start_mock(Engine *engine, EngineJob *job)
 {
-	if (mock_answer(engine->ad, engine->platform, job->text, job->n, job->clicks))
+	if (job->ad && mock_answer(job->ad, engine->platform, job->text, job->n, job->kind, job->clicks))
 	{
 		strlcpy(job->model, MOCK_MODEL, sizeof(job->model));
 		finish_job(engine, job, OUTCOME_OK, NULL, true);
@@ -309,6 +366,33 @@ bounce_waiting(Engine *engine, ProviderId provider, OutcomeClass cls, const char
 	}
 }
 
+/*
+ * The breaker's probe failed: it spoke for every job waiting on it with
+ * nowhere else to go, so each of them has used up one attempt.  A dead
+ * provider fails them after their retries' worth of cooldowns, however
+ * many there are; a provider that recovers lets them all through.
+ */
+static void
+charge_waiting(Engine *engine, ProviderId provider, const char *reason)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &engine->waiting)
+	{
+		EngineJob  *other = dlist_container(EngineJob, node, iter.cur);
+
+		if (other->provider != provider || !other->last_resort)
+			continue;
+		other->counters.transient++;
+		other->retries++;
+		if (++other->attempts > engine->settings.max_retries)
+		{
+			dlist_delete(&other->node);
+			finish_job(engine, other, OUTCOME_TRANSIENT, reason, true);
+		}
+	}
+}
+
 static void
 take_out_provider(Engine *engine, ProviderId provider, const char *reason)
 {
@@ -332,12 +416,16 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 
 	if (out->cls == OUTCOME_OK || out->cls == OUTCOME_TRANSIENT)
 	{
+		bool		probe = engine->breaker[p].probing;
+
 		if (breaker_record(&engine->breaker[p], out->cls == OUTCOME_TRANSIENT,
 						   engine->settings.breaker_cooldown_ms))
 		{
 			job->counters.breaker_trips++;
 			bounce_waiting(engine, p, OUTCOME_TRANSIENT, "circuit breaker open: most recent requests failed",
 						   false);
+			if (probe)
+				charge_waiting(engine, p, out->reason);
 		}
 	}
 
@@ -461,6 +549,7 @@ finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 
 	memset(&out, 0, sizeof(out));
 	out.n = job->n;
+	out.kind = job->kind;
 	out.clicks = clicks;
 	out.retry_after = -1;
 
@@ -524,7 +613,7 @@ dispatch(Engine *engine)
 					   "circuit breaker open: most recent requests failed", false);
 			continue;
 		}
-		job->est_tokens = batch_tokens_in(job->text_len) + batch_tokens_out(job->n);
+		job->est_tokens = batch_tokens_in(job->text_len) + batch_tokens_out(job->n, job->kind);
 		t = transfer_create(engine->cxt, &engine->transfers, job,
 							&engine->configs[p], engine->settings.rate_window_ms);
 		if (!transfer_acquire(t, &wait))

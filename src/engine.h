@@ -23,15 +23,18 @@
  *	keys (configs[])	engine_create	Engine		wiped by engine_release
  *	job texts			the owner		the owner	the owner, after the job
  *
- * engine_release() is a reset callback of engine->cxt, so it runs exactly
- * once whichever way the engine ends:
+ * engine_release() runs exactly once whichever way the engine ends, from
+ * the first of: the reset callback of engine->cxt, and the abort of the
+ * (sub)transaction that created it (a transaction callback):
  *	normal end		engine_destroy() deletes the context (the caller's
  *					channels_finish(), or the worker's exit callback);
- *	ERROR, cancel,	the caller's engine->cxt is a child of the call's memory,
- *	statement_timeout  deleted by transaction (or subtransaction) abort;
- *	FATAL, terminate	the caller: proc_exit() aborts the transaction, which
- *					deletes the context; a worker: its before_shmem_exit
- *					callback calls engine_destroy();
+ *	ERROR, cancel,	the caller: the (sub)transaction's abort; its memory
+ *	statement_timeout  (under SPI's, which lives until the transaction is
+ *					cleaned up -- at ROLLBACK, in a transaction block) goes
+ *					later;
+ *	FATAL, terminate	the caller: proc_exit() aborts the transaction, as
+ *					above; a worker: its before_shmem_exit callback calls
+ *					engine_destroy();
  *	postmaster death	WL_EXIT_ON_PM_DEATH exits through proc_exit(), as above.
  * It never raises, and touches only memory of engine->cxt itself (which
  * PostgreSQL frees after the callback) or outside PostgreSQL (curl, malloc,
@@ -74,16 +77,35 @@ typedef struct JobCounters
 	int32		paced_ms;		/* time held back by rpm/tpm/concurrency */
 } JobCounters;
 
+/* What the owner asks for: one request's worth of personas and an ad */
+typedef struct JobSpec
+{
+	int64		batch_no;
+	int			ad_no;			/* which of the call's ads (0 for ctr_predict) */
+	ProviderId	provider;
+	int			n;				/* personas */
+	AnswerKind	kind;			/* 0/1 or percent */
+	const char *text;			/* the request text; the owner keeps it alive */
+	int			text_len;
+	const char *ad;				/* the ad itself, for the mock; NULL in workers */
+	uint64		cache_key;		/* the same for every ad of a batch (prompt caches) */
+	bool		last_resort;	/* no other provider is left for it: wait out an
+								 * open breaker, use every retry */
+} JobSpec;
+
 typedef struct EngineJob
 {
 	dlist_node	node;
 	int64		batch_no;
+	int			ad_no;
 	ProviderId	provider;
 	int			n;
-	const char *text;			/* the batch text; the owner keeps it alive */
+	AnswerKind	kind;
+	const char *text;
 	int			text_len;
-	bool		last_resort;	/* no other provider is left for it: wait out an
-								 * open breaker, use every retry */
+	const char *ad;
+	uint64		cache_key;
+	bool		last_resort;
 
 	/* state */
 	int			attempts;		/* attempts that counted against retries */
@@ -94,7 +116,7 @@ typedef struct EngineJob
 	OutcomeClass cls;
 	bool		exhausted;		/* this provider did all it could (false: the
 								 * breaker sent it back before its retries) */
-	uint8	   *clicks;			/* n answers when cls == OUTCOME_OK */
+	uint8	   *clicks;			/* n answers when cls == OUTCOME_OK (0/1 or percent) */
 	int64		tokens_in;
 	int64		tokens_out;
 	int			retries;
@@ -111,11 +133,9 @@ extern void engine_define_settings(void);
 extern void engine_current_settings(EngineSettings *settings);
 
 extern Engine *engine_create(const ProviderConfig *configs, int nconfigs,
-							 const EngineSettings *settings,
-							 const char *ad, const char *platform,
+							 const EngineSettings *settings, const char *platform,
 							 CallBudget *budget);
-extern EngineJob *engine_new_job(Engine *engine, int64 batch_no, ProviderId provider,
-								 const char *text, int text_len, int n, bool last_resort);
+extern EngineJob *engine_new_job(Engine *engine, const JobSpec *spec);
 extern void engine_submit(Engine *engine, EngineJob *job);
 extern EngineJob *engine_next_done(Engine *engine);
 extern void engine_free_job(EngineJob *job);

@@ -288,8 +288,8 @@ persona_logit(const char *ad, const char *platform, const MockPersona *mp,
 }
 
 static uint8_t
-persona_click(const char *ad, const char *platform, const MockPersona *mp,
-			  char ad_words[][24], int n_ad_words)
+persona_answer(const char *ad, const char *platform, const MockPersona *mp,
+			   char ad_words[][24], int n_ad_words, AnswerKind kind)
 {
 	uint64_t	h = fnv1a(FNV_SEED, ad, strlen(ad) + 1);
 	double		p;
@@ -302,13 +302,15 @@ persona_click(const char *ad, const char *platform, const MockPersona *mp,
 		h = fnv1a(h, mp->fields[i].value, strlen(mp->fields[i].value) + 1);
 	}
 	p = 1.0 / (1.0 + exp(-persona_logit(ad, platform, mp, ad_words, n_ad_words)));
+	if (kind == ANSWER_PROBABILITY)
+		return (uint8_t) lround(100.0 * p);
 	u = (double) (h >> 11) / (double) (UINT64_C(1) << 53);
 	return u < p ? 1 : 0;
 }
 
 bool
 mock_answer(const char *ad, const char *platform,
-			const char *text, int n, uint8_t *clicks)
+			const char *text, int n, AnswerKind kind, uint8_t *values)
 {
 	char		ad_words[MOCK_MAX_WORDS][24];
 	int			n_ad_words = split_words(ad, ad_words, MOCK_MAX_WORDS);
@@ -352,7 +354,7 @@ mock_answer(const char *ad, const char *platform,
 					parse_header_row(&mp, after + 2, end, names, nnames);
 				else
 					parse_labelled_row(&mp, after + 2, end);
-				clicks[k++] = persona_click(ad, platform, &mp, ad_words, n_ad_words);
+				values[k++] = persona_answer(ad, platform, &mp, ad_words, n_ad_words, kind);
 				free_persona(&mp);
 			}
 		}

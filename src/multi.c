@@ -89,17 +89,23 @@ timer_cb(CURLM *multi, long timeout_ms, void *userp)
 /* ---- calls into curl ---- */
 
 static void
-check_multi(CurlMulti *m, CURLMcode rc, const char *what)
+check_multi(CurlMulti *m, CURLMcode rc, bool starting)
 {
 	if (m->out_of_memory)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory"),
 				 errdetail("Could not keep track of an HTTP connection.")));
+	if (rc != CURLM_OK && starting)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not start an HTTP request"),
+				 errdetail("libcurl: %s", curl_multi_strerror(rc))));
 	if (rc != CURLM_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("libcurl failed to %s: %s", what, curl_multi_strerror(rc))));
+				 errmsg("could not drive the HTTP requests"),
+				 errdetail("libcurl: %s", curl_multi_strerror(rc))));
 }
 
 /* curl_multi_socket_action with every signal blocked (see the top) */
@@ -115,7 +121,7 @@ socket_action(CurlMulti *m, curl_socket_t fd, int flags)
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = curl_multi_socket_action(m->multi, fd, flags, &running);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	check_multi(m, rc, "drive HTTP requests");
+	check_multi(m, rc, false);
 }
 
 void
@@ -139,7 +145,7 @@ void
 multi_add(CurlMulti *m, CURL *easy)
 {
 	/* curl asks for an immediate call through the timer callback */
-	check_multi(m, curl_multi_add_handle(m->multi, easy), "start an HTTP request");
+	check_multi(m, curl_multi_add_handle(m->multi, easy), true);
 }
 
 /* Never raises: called on every path that ends a transfer, abort included */

@@ -190,6 +190,132 @@ choose_providers(CallState *cs, ArrayType *arg)
 	cs->next_pick = -1;
 }
 
+/* ---- what every call checks, shared with the comparisons ---- */
+
+int
+call_batch_size(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno) || PG_GETARG_INT32(argno) < 1 || PG_GETARG_INT32(argno) > CTR_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be between 1 and %d", CTR_MAX_BATCH)));
+	return PG_GETARG_INT32(argno);
+}
+
+char *
+call_platform(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *platform = PG_ARGISNULL(argno) ? ctr_platform : text_to_cstring(PG_GETARG_TEXT_PP(argno));
+
+	if (platform == NULL || platform[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("platform must not be empty"),
+				 errhint("Pass a platform such as 'facebook', or NULL to use ctr_dist.platform.")));
+	return platform;
+}
+
+Oid
+call_personas(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("personas must not be NULL")));
+	return PG_GETARG_OID(argno);
+}
+
+/* A call's state, its providers chosen; their keys are wiped however it ends */
+CallState *
+call_start(FunctionCallInfo fcinfo, int providers_argno)
+{
+	CallState  *cs = palloc0(sizeof(CallState));
+
+	keys_wipe_at_reset(CurrentMemoryContext, cs->play, NUM_PROVIDERS);
+	choose_providers(cs, PG_ARGISNULL(providers_argno) ? NULL : PG_GETARG_ARRAYTYPE_P(providers_argno));
+	return cs;
+}
+
+/*
+ * Run a call.  Not inside another one: a call whose personas come from a
+ * query that itself runs ctr_predict would wait for rate-limit slots that
+ * the outer call holds in this very backend, which nobody can give back
+ * while the inner call runs.
+ */
+static int	calls_running = 0;
+
+void
+call_run(CallState *cs, Oid relid, int batch_size)
+{
+	if (calls_running > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s cannot run inside another ctr_dist call", cs->what),
+				 errdetail("The personas of a call were read by a query that calls ctr_dist again."),
+				 errhint("Store the inner call's results in a table first, and read the personas from there.")));
+	calls_running++;
+	PG_TRY();
+	{
+		window_run(cs, relid, batch_size);
+	}
+	PG_FINALLY();
+	{
+		calls_running--;
+	}
+	PG_END_TRY();
+}
+
+/* ---- ctr_predict ---- */
+
+typedef struct PredictRows
+{
+	ReturnSetInfo *rsinfo;
+	MemoryContext rowcxt;		/* per emitted row */
+} PredictRows;
+
+/* a finished batch: one row per persona, NULL answer, provider, model if none */
+static void
+predict_batch_done(CallState *cs, const BatchSlot *slot, void *arg)
+{
+	PredictRows *out = (PredictRows *) arg;
+	const AdAnswer *ad = &slot->ads[0];
+	text	   *provider = NULL;
+	text	   *model = NULL;
+
+	if (ad->answered)
+	{
+		provider = cstring_to_text(provider_ops(cs->play[ad->play].id)->name);
+		model = cstring_to_text(ad->model);
+	}
+	for (int i = 0; i < slot->batch.n; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(out->rowcxt);
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		values[0] = Int64GetDatum(slot->batch.first_ord + i);
+		if (slot->batch.keys[i])
+			values[1] = CStringGetTextDatum(slot->batch.keys[i]);
+		else
+			nulls[1] = true;
+		if (ad->answered)
+		{
+			values[2] = Int32GetDatum(ad->values[i]);
+			values[3] = PointerGetDatum(provider);
+			values[4] = PointerGetDatum(model);
+		}
+		else
+			nulls[2] = nulls[3] = nulls[4] = true;
+		tuplestore_putvalues(out->rsinfo->setResult, out->rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(out->rowcxt);
+	}
+	if (provider)
+		pfree(provider);
+	if (model)
+		pfree(model);
+}
+
 PG_FUNCTION_INFO_V1(ctr_predict);
 
 Datum
@@ -201,44 +327,36 @@ ctr_predict(PG_FUNCTION_ARGS)
 	int			batch_size;
 	char	   *ad;
 	char	   *platform;
+	PredictRows rows;
 
 	/* ctr_dist.last_call_stats() must not show a previous call's totals */
 	report_call_reset();
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("personas must not be NULL")));
-	relid = PG_GETARG_OID(0);
-
-	if (PG_ARGISNULL(1) || PG_GETARG_INT32(1) < 1 || PG_GETARG_INT32(1) > CTR_MAX_BATCH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must be between 1 and %d", CTR_MAX_BATCH)));
-	batch_size = PG_GETARG_INT32(1);
-
+	relid = call_personas(fcinfo, 0);
+	batch_size = call_batch_size(fcinfo, 1);
 	ad = PG_ARGISNULL(2) ? ctr_ad : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	if (ad == NULL || ad[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no ad to predict clicks for"),
 				 errhint("Pass it as ctr_predict(..., ad => '...') or set it with SET ctr_dist.ad = '...'.")));
-
-	platform = PG_ARGISNULL(3) ? ctr_platform : text_to_cstring(PG_GETARG_TEXT_PP(3));
-	if (platform == NULL || platform[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("platform must not be empty"),
-				 errhint("Pass a platform such as 'facebook', or NULL to use ctr_dist.platform.")));
+	platform = call_platform(fcinfo, 3);
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	cs = palloc0(sizeof(CallState));
-	keys_wipe_at_reset(CurrentMemoryContext, cs->play, NUM_PROVIDERS);
-	choose_providers(cs, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
-	ad = ctr_to_utf8(ad);		/* providers read UTF-8 (encoding.c) */
-	platform = ctr_to_utf8(platform);
-	window_run(cs, relid, batch_size, ad, platform, rsinfo);
+	cs = call_start(fcinfo, 4);
+	cs->what = "ctr_predict";
+	cs->nads = 1;
+	cs->ads = (const char *const *) palloc(sizeof(char *));
+	((const char **) cs->ads)[0] = ctr_to_utf8(ad);	/* providers read UTF-8 */
+	cs->platform = ctr_to_utf8(platform);
+	cs->kind = ANSWER_CLICK;
+	rows.rsinfo = rsinfo;
+	rows.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "ctr_dist row",
+										ALLOCSET_SMALL_SIZES);
+	cs->sink.batch_done = predict_batch_done;
+	cs->sink.arg = &rows;
+	call_run(cs, relid, batch_size);
 
 	return (Datum) 0;
 }

@@ -12,6 +12,8 @@
 #include "postgres.h"
 #include "lib/stringinfo.h"
 
+#include "answer.h"
+
 /* settings owned here */
 extern char *ctr_ad;
 extern char *ctr_platform;
@@ -22,7 +24,7 @@ extern void prompt_define_settings(void);
 extern char *prompt_call_text(const char *ad, const char *platform);
 
 /* The system instruction; object_root selects {"clicks":[...]} over [...] */
-extern const char *prompt_system(bool object_root);
+extern const char *prompt_system(bool object_root, AnswerKind kind);
 
 /*
  * Append a batch of n personas: values[i * ncols + c] is the text of

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "answer.h"
+
 #ifndef pg_attribute_printf
 #define pg_attribute_printf(f,a) __attribute__((format(printf, f, a)))
 #endif
@@ -71,7 +73,8 @@ typedef struct Outcome
 {
 	OutcomeClass cls;
 	int			n;				/* answers wanted */
-	uint8_t    *clicks;			/* caller's array of n */
+	AnswerKind	kind;			/* of what */
+	uint8_t    *clicks;			/* caller's array of n answers */
 	int64_t		tokens_in;
 	int64_t		tokens_out;
 	double		retry_after;	/* seconds the server asked us to wait; <0 none */
@@ -90,6 +93,15 @@ typedef struct HttpHints
 	char		ratelimit_reset_requests[32];
 } HttpHints;
 
+/* What a request is built from */
+typedef struct BuildSpec
+{
+	const char *user_text;		/* the personas, then the ad */
+	int			n;				/* personas */
+	AnswerKind	kind;			/* 0/1 or percent */
+	uint64_t	cache_key;		/* equal for requests that share a prefix; 0: none */
+} BuildSpec;
+
 /* One HTTP request, built in the caller's memory context */
 typedef struct ProviderRequest
 {
@@ -102,9 +114,10 @@ typedef struct ProviderRequest
 
 /*
  * What a batch costs before the provider says: its text at ~4 bytes a
- * token plus ~600 bytes of instructions in, and the 2N+16 output tokens
- * every request allows (an answer is about one token per persona).  Used
- * for max output tokens, rate limits and the budget alike.
+ * token plus ~600 bytes of instructions in (for pacing tokens per minute),
+ * and the output tokens every request allows: 2N+16 for 0/1 answers (an
+ * answer is about one token per persona), 4N+16 for percentages.  The
+ * output limit goes into the request, the rate limits and the budget.
  */
 static inline int64_t
 batch_tokens_in(int64_t text_len)
@@ -113,9 +126,9 @@ batch_tokens_in(int64_t text_len)
 }
 
 static inline int64_t
-batch_tokens_out(int n)
+batch_tokens_out(int n, AnswerKind kind)
 {
-	return 2 * (int64_t) n + 16;
+	return (kind == ANSWER_PROBABILITY ? 4 : 2) * (int64_t) n + 16;
 }
 
 /* cost in USD of so many tokens at a provider's prices */
@@ -135,8 +148,8 @@ typedef struct ProviderOps
 	double		default_price_output;
 
 	/* build the request for a batch of n personas (may palloc, may ereport) */
-	void		(*build) (const ProviderConfig *cfg, const char *user_text,
-						  int n, ProviderRequest *req);
+	void		(*build) (const ProviderConfig *cfg, const BuildSpec *spec,
+						  ProviderRequest *req);
 
 	/* classify a response; pure C, never palloc or ereport */
 	void		(*parse) (int http_status, const char *body, size_t len,

@@ -19,14 +19,16 @@
 #include "provider_json.h"
 
 static void
-deepseek_build(const ProviderConfig *cfg, const char *user_text, int n,
-			   ProviderRequest *req)
+deepseek_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *req)
 {
+	const char *user_text = spec->user_text;
+	int			n = spec->n;
+	AnswerKind	kind = spec->kind;
 	cJSON	   *root = cJSON_CreateObject();
 
-	json_add_chat_messages(root, cfg->model, prompt_system(true), user_text);
+	json_add_chat_messages(root, cfg->model, prompt_system(true, kind), user_text);
 	cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "thinking"), "type", "disabled");
-	cJSON_AddNumberToObject(root, "max_tokens", batch_tokens_out(n));
+	cJSON_AddNumberToObject(root, "max_tokens", batch_tokens_out(n, kind));
 	cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "response_format"), "type", "json_object");
 	cJSON_AddBoolToObject(root, "stream", false);
 

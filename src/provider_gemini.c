@@ -24,9 +24,11 @@
 #include "provider_json.h"
 
 static void
-gemini_build(const ProviderConfig *cfg, const char *user_text, int n,
-			 ProviderRequest *req)
+gemini_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *req)
 {
+	const char *user_text = spec->user_text;
+	int			n = spec->n;
+	AnswerKind	kind = spec->kind;
 	cJSON	   *root = cJSON_CreateObject();
 	cJSON	   *part;
 	cJSON	   *content;
@@ -35,7 +37,7 @@ gemini_build(const ProviderConfig *cfg, const char *user_text, int n,
 	cJSON	   *items;
 
 	part = cJSON_CreateObject();
-	cJSON_AddStringToObject(part, "text", prompt_system(false));
+	cJSON_AddStringToObject(part, "text", prompt_system(false, kind));
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(cJSON_AddObjectToObject(root, "systemInstruction"), "parts"), part);
 
 	content = cJSON_CreateObject();
@@ -47,7 +49,7 @@ gemini_build(const ProviderConfig *cfg, const char *user_text, int n,
 
 	config = cJSON_AddObjectToObject(root, "generationConfig");
 	cJSON_AddNumberToObject(config, "temperature", 0);
-	cJSON_AddNumberToObject(config, "maxOutputTokens", batch_tokens_out(n));
+	cJSON_AddNumberToObject(config, "maxOutputTokens", batch_tokens_out(n, kind));
 	cJSON_AddStringToObject(config, "responseMimeType", "application/json");
 	schema = cJSON_AddObjectToObject(config, "responseSchema");
 	cJSON_AddStringToObject(schema, "type", "ARRAY");
@@ -56,7 +58,7 @@ gemini_build(const ProviderConfig *cfg, const char *user_text, int n,
 	items = cJSON_AddObjectToObject(schema, "items");
 	cJSON_AddStringToObject(items, "type", "INTEGER");
 	cJSON_AddNumberToObject(items, "minimum", 0);
-	cJSON_AddNumberToObject(items, "maximum", 1);
+	cJSON_AddNumberToObject(items, "maximum", answer_max(kind));
 
 	json_finish_request(root, req);
 	req->url = psprintf("%s/models/%s:generateContent", cfg->base_url, cfg->model);
@@ -217,7 +219,7 @@ gemini_classify(int status, const char *body, size_t len, Outcome *out)
 
 	if (too_long)
 		outcome_fail(out, OUTCOME_SOFT, "answer is too long");
-	else if (!answer_extract(text, tlen, out->n, out->clicks, why, sizeof(why)))
+	else if (!answer_extract(text, tlen, out->n, out->kind, out->clicks, why, sizeof(why)))
 		outcome_fail(out, OUTCOME_SOFT, "%s", why);
 	cJSON_Delete(root);
 }

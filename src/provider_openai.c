@@ -21,17 +21,19 @@
 #include "provider_json.h"
 
 static void
-openai_build(const ProviderConfig *cfg, const char *user_text, int n,
-			 ProviderRequest *req)
+openai_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *req)
 {
+	const char *user_text = spec->user_text;
+	int			n = spec->n;
+	AnswerKind	kind = spec->kind;
 	cJSON	   *root = cJSON_CreateObject();
 	cJSON	   *format;
 	cJSON	   *schema;
 	cJSON	   *clicks;
 	cJSON	   *items;
 
-	json_add_chat_messages(root, cfg->model, prompt_system(true), user_text);
-	cJSON_AddNumberToObject(root, "max_completion_tokens", batch_tokens_out(n));
+	json_add_chat_messages(root, cfg->model, prompt_system(true, kind), user_text);
+	cJSON_AddNumberToObject(root, "max_completion_tokens", batch_tokens_out(n, kind));
 
 	format = cJSON_AddObjectToObject(root, "response_format");
 	cJSON_AddStringToObject(format, "type", "json_schema");
@@ -46,9 +48,20 @@ openai_build(const ProviderConfig *cfg, const char *user_text, int n,
 	cJSON_AddNumberToObject(clicks, "maxItems", n);
 	items = cJSON_AddObjectToObject(clicks, "items");
 	cJSON_AddStringToObject(items, "type", "integer");
-	cJSON_AddItemToObject(items, "enum", cJSON_CreateIntArray((const int[]) {0, 1}, 2));
+	if (kind == ANSWER_PROBABILITY)
+	{
+		cJSON_AddNumberToObject(items, "minimum", 0);
+		cJSON_AddNumberToObject(items, "maximum", 100);
+	}
+	else
+		cJSON_AddItemToObject(items, "enum", cJSON_CreateIntArray((const int[]) {0, 1}, 2));
 	cJSON_AddItemToObject(schema, "required", cJSON_CreateStringArray((const char *[]) {"clicks"}, 1));
 	cJSON_AddBoolToObject(schema, "additionalProperties", false);
+
+	/* requests that share a prefix (one batch, several ads) share a cache */
+	if (spec->cache_key != 0)
+		cJSON_AddStringToObject(root, "prompt_cache_key",
+								psprintf("ctr-%016" INT64_MODIFIER "x", spec->cache_key));
 
 	json_finish_request(root, req);
 	req->url = psprintf("%s/chat/completions", cfg->base_url);
@@ -162,7 +175,7 @@ openai_compat_classify(int status, const char *body, size_t len,
 		outcome_fail(out, OUTCOME_SOFT, "model refused to answer");
 	else if (content == NULL)
 		outcome_fail(out, OUTCOME_SOFT, "answer has no content");
-	else if (!answer_extract(content, strlen(content), out->n, out->clicks, why, sizeof(why)))
+	else if (!answer_extract(content, strlen(content), out->n, out->kind, out->clicks, why, sizeof(why)))
 		outcome_fail(out, OUTCOME_SOFT, "%s", why);
 	cJSON_Delete(root);
 }

@@ -176,6 +176,8 @@ ratelimit_release(const ProviderConfig *cfg, int window_ms,
 	ProviderPace *pace = pace_for(cfg->id);
 
 	SpinLockAcquire(&pace->mutex);
+	/* every release pairs with an acquire (transfer.c) */
+	Assert(pace->in_flight > 0);
 	if (pace->in_flight > 0)
 		pace->in_flight--;
 	if (cfg->tpm > 0 && used_tokens > 0)

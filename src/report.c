@@ -57,11 +57,13 @@ report_call_tallies(const ProviderTally *tally)
 }
 
 void
-report_call_end(const ProviderConfig *play, const ProviderTally *tally, int nplay,
-				int64 personas, int64 batches, int64 failovers,
-				int64 null_rows, const char *last_failure)
+report_call_end(const char *what, const ProviderConfig *play,
+				const ProviderTally *tally, int nplay,
+				int64 personas, int nads, int64 batches, int64 failovers,
+				int64 null_answers, const char *last_failure)
 {
 	StringInfoData per;
+	StringInfoData detail;
 	ProviderTally sum;
 	double		cost = 0;
 
@@ -96,24 +98,38 @@ report_call_end(const ProviderConfig *play, const ProviderTally *tally, int npla
 					 errdetail("This is a bug in ctr_dist or an incompatible API change; please report it."),
 					 errhint("The batches went to the other providers, if any were left.")));
 	}
-	if (null_rows > 0)
+	if (null_answers > 0 && nads == 1)
 		ereport(WARNING,
 				(errmsg(INT64_FORMAT " of " INT64_FORMAT " personas got no prediction (click is NULL)",
-						null_rows, personas),
+						null_answers, personas),
 				 errdetail("Every provider in play failed their batches; the last error was %s.",
 						   last_failure)));
-	ereport(NOTICE,
-			(errmsg("ctr_predict: " INT64_FORMAT " personas in " INT64_FORMAT " batches: %s",
-					personas, batches, per.data),
-			 errdetail("requests " INT64_FORMAT " (answered " INT64_FORMAT ", rate-limited " INT64_FORMAT
-					   ", transient errors " INT64_FORMAT ", bad answers " INT64_FORMAT
-					   ", fatal " INT64_FORMAT ", rejected " INT64_FORMAT "), retries " INT64_FORMAT
-					   ", failovers " INT64_FORMAT ", breaker trips " INT64_FORMAT
-					   ", rate-limit waits %.1f batch-s, tokens in " INT64_FORMAT ", out " INT64_FORMAT
-					   ", estimated cost $%.4f",
-					   sum.requests, sum.answered, sum.throttled, sum.transient, sum.soft,
-					   sum.fatal, sum.rejected, sum.retries, failovers, sum.breaker_trips,
-					   sum.paced_ms / 1000.0, sum.tokens_in, sum.tokens_out, cost)));
+	else if (null_answers > 0)
+		ereport(WARNING,
+				(errmsg(INT64_FORMAT " of " INT64_FORMAT " answers (personas times ads) are missing",
+						null_answers, personas * nads),
+				 errdetail("Every provider in play failed their requests; the last error was %s.",
+						   last_failure)));
+	initStringInfo(&detail);
+	appendStringInfo(&detail, "requests " INT64_FORMAT " (answered " INT64_FORMAT ", rate-limited " INT64_FORMAT
+					 ", transient errors " INT64_FORMAT ", bad answers " INT64_FORMAT
+					 ", fatal " INT64_FORMAT ", rejected " INT64_FORMAT "), retries " INT64_FORMAT
+					 ", failovers " INT64_FORMAT ", breaker trips " INT64_FORMAT
+					 ", rate-limit waits %.1f batch-s, tokens in " INT64_FORMAT ", out " INT64_FORMAT
+					 ", estimated cost $%.4f",
+					 sum.requests, sum.answered, sum.throttled, sum.transient, sum.soft,
+					 sum.fatal, sum.rejected, sum.retries, failovers, sum.breaker_trips,
+					 sum.paced_ms / 1000.0, sum.tokens_in, sum.tokens_out, cost);
+	if (nads == 1)
+		ereport(NOTICE,
+				(errmsg("%s: " INT64_FORMAT " personas in " INT64_FORMAT " batches: %s",
+						what, personas, batches, per.data),
+				 errdetail_internal("%s", detail.data)));
+	else
+		ereport(NOTICE,
+				(errmsg("%s: " INT64_FORMAT " personas x %d ads in " INT64_FORMAT " batches, requests answered: %s",
+						what, personas, nads, batches, per.data),
+				 errdetail_internal("%s", detail.data)));
 }
 
 PG_FUNCTION_INFO_V1(ctr_dist_last_call_stats);

@@ -44,9 +44,10 @@ extern void report_call_reset(void);
 extern void report_call_started(const ProviderConfig *play, int nplay);
 extern void report_call_tallies(const ProviderTally *tally);
 
-/* the end-of-call WARNING (NULL rows) and NOTICE */
-extern void report_call_end(const ProviderConfig *play, const ProviderTally *tally, int nplay,
-							int64 personas, int64 batches, int64 failovers,
-							int64 null_rows, const char *last_failure);
+/* the end-of-call WARNING (NULL answers) and NOTICE; what: ctr_predict, ... */
+extern void report_call_end(const char *what, const ProviderConfig *play,
+							const ProviderTally *tally, int nplay,
+							int64 personas, int nads, int64 batches, int64 failovers,
+							int64 null_answers, const char *last_failure);
 
 #endif							/* CTR_REPORT_H */

@@ -107,6 +107,21 @@ transfer_release(Transfer *t, CurlMulti *m, bool finished)
 
 /* ---- starting ---- */
 
+/* Said once per process: a cancel may then wait for a host name lookup */
+static void
+quick_exit_unsupported(void)
+{
+	static bool warned = false;
+
+	if (warned)
+		return;
+	warned = true;
+	ereport(WARNING,
+			(errmsg("libcurl %s cannot abandon a host name lookup", curl_version_info(CURLVERSION_NOW)->version),
+			 errdetail("A cancelled call may wait for a lookup in progress to end."),
+			 errhint("libcurl 7.87 or later does not wait.")));
+}
+
 void
 transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch)
 {
@@ -118,7 +133,11 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 	t->started = GetCurrentTimestamp();
 
 	old = MemoryContextSwitchTo(scratch);
-	ops->build(t->cfg, t->job->text, t->job->n, &req);
+	{
+		BuildSpec	spec = {t->job->text, t->job->n, t->job->kind, t->job->cache_key};
+
+		ops->build(t->cfg, &spec, &req);
+	}
 	for (int i = 0; i < req.nheaders; i++)
 	{
 		struct curl_slist *h = curl_slist_append(t->headers, req.headers[i]);
@@ -149,8 +168,9 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, CTR_USER_AGENT);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	/* removing a handle must not wait for a host name lookup to end */
-	curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
+	/* removing a handle must not wait for a host name lookup to end (7.87+) */
+	if (curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L) != CURLE_OK)
+		quick_exit_unsupported();
 	/* a key goes only to its provider's base URL: no redirects, no other schemes */
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -175,7 +195,7 @@ bool
 transfer_reserve(Transfer *t, CallBudget *budget, double tokens_per_byte)
 {
 	double		bound = cost_of(t->cfg, ceil(t->body_len * tokens_per_byte),
-								batch_tokens_out(t->job->n));
+								batch_tokens_out(t->job->n, t->job->kind));
 
 	if (!budget_reserve(budget, bound))
 		return false;

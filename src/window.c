@@ -1,41 +1,45 @@
 /*-------------------------------------------------------------------------
  *
  * window.c
- *	  One ctr_predict call: read, send, collect, emit in order.
+ *	  One call: read, send, collect, hand batches on in order.
  *
  * The calling backend streams personas through a cursor and keeps only a
- * sliding window of batches in flight; each batch goes to the provider the
- * plan names, results come back in any order, and rows leave strictly in
- * ord order.  A batch that a provider cannot answer fails over to the next
- * provider in play; only when every provider has failed it do its rows get
- * click = NULL.  Nothing is padded, trimmed or filled in by the mock.
+ * sliding window of batches in flight.  Each batch goes to the provider the
+ * plan names, once per ad of the call; answers come back in any order, and
+ * batches leave strictly in ord order, each with every ad answered or given
+ * up.  A request that a provider cannot answer fails over to the next
+ * provider in play; only when every provider did all it could do its
+ * answers stay NULL.  Nothing is padded, trimmed or filled in by the mock.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <math.h>
+
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/tuplestore.h"
 
+#include "budget.h"
 #include "prompt.h"
 #include "stats.h"
 #include "window.h"
 
 static double ctr_max_cost = 0;
 
-/* Batches in flight per provider, as a multiple of its concurrency */
+/* Requests in flight per provider, as a multiple of its concurrency */
 #define WINDOW_PER_SLOT 2
 
 void
 window_define_settings(void)
 {
 	DefineCustomRealVariable("ctr_dist.max_cost_usd",
-							 "Budget of one ctr_predict call in USD; 0 means no limit.",
-							 "The call stops with an error before a batch whose estimated cost would go over it.",
+							 "Budget of one call in USD; 0 means no limit.",
+							 "No request leaves that could take the call over it; the call then fails.",
 							 &ctr_max_cost,
 							 0, 0, 1e9,
 							 PGC_USERSET, 0,
@@ -74,49 +78,105 @@ raise_over_budget(CallState *cs)
 	budget_read(channels_budget(cs->channels), &b);
 	ereport(ERROR,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-			 errmsg("ctr_predict stopped before going over its budget of $%.4f", b.limit_usd),
+			 errmsg("%s stopped before going over its budget of $%.4f", cs->what, b.limit_usd),
 			 errdetail("The providers report $%.4f spent; the next request could have cost up to $%.4f more, so it was not sent.",
 					   b.spent_usd, b.refused_usd),
 			 errhint("Raise ctr_dist.max_cost_usd, or set it to 0 for no limit.")));
 }
 
-/* Another provider that could still take this batch, besides play? */
+/* Another provider that could still take this request, besides play? */
 static bool
-has_alternative(CallState *cs, const BatchSlot *slot, int play)
+has_alternative(CallState *cs, const AdAnswer *ad, int play)
 {
 	for (int i = 0; i < cs->nplay; i++)
-		if (i != play && !cs->tally[i].out && !(slot->tried & (1u << i)))
+		if (i != play && !cs->tally[i].out && !(ad->tried & (1u << i)))
 			return true;
 	return false;
 }
 
+/* The request text of one ad of a batch: the persona block, then the ad */
 static void
-send_slot(CallState *cs, BatchSlot *slot, int play)
+build_ad_text(CallState *cs, BatchSlot *slot, int a)
 {
-	ProviderConfig *cfg = &cs->play[play];
+	AdAnswer   *ad = &slot->ads[a];
+	const char *block = slot->batch.text;
+	int			block_len = slot->batch.text_len;
+	int			ad_len = strlen(cs->ad_texts[a]);
 
-	bool		last_resort;
+	ad->text = MemoryContextAlloc(slot->cxt, block_len + ad_len + 2);
+	memcpy(ad->text, block, block_len);
+	ad->text_len = block_len;
+	if (block_len > 0 && block[block_len - 1] != '\n')
+		ad->text[ad->text_len++] = '\n';
+	memcpy(ad->text + ad->text_len, cs->ad_texts[a], ad_len + 1);
+	ad->text_len += ad_len;
+}
+
+static void
+send_ad(CallState *cs, BatchSlot *slot, int a, int play)
+{
+	AdAnswer   *ad = &slot->ads[a];
+	JobSpec		spec;
 
 	if (cs->channels == NULL)
 		cs->channels = channels_start(cs->play, cs->nplay, &cs->settings,
-									  cs->ad, cs->platform, ctr_max_cost);
+									  cs->platform, ctr_max_cost);
+	if (ad->text == NULL)
+		build_ad_text(cs, slot, a);
 
+	memset(&spec, 0, sizeof(spec));
+	spec.batch_no = slot->batch_no;
+	spec.ad_no = a;
+	spec.provider = cs->play[play].id;
+	spec.n = slot->batch.n;
+	spec.kind = cs->kind;
+	spec.text = ad->text;
+	spec.text_len = ad->text_len;
+	spec.ad = cs->ads[a];
+	/* the same block for every ad: one cache key for the batch */
+	spec.cache_key = hash_bytes_extended((const unsigned char *) slot->batch.text,
+										 slot->batch.text_len, 0);
 	/* with nowhere else to go, it waits out this provider's trouble */
-	last_resort = !has_alternative(cs, slot, play);
-	slot->play = play;
-	slot->tried |= (1u << play);
-	slot->state = SLOT_SENT;
+	spec.last_resort = !has_alternative(cs, ad, play);
+
+	ad->play = play;
+	ad->tried |= (1u << play);
+	ad->state = SLOT_SENT;
 	if (cs->tally[play].first_sent == 0)
 		cs->tally[play].first_sent = GetCurrentTimestamp();
 	cs->tally[play].outstanding++;
-	channels_send(cs->channels, slot->batch_no, cfg->id, slot->batch.text,
-				  slot->batch.text_len, slot->batch.n, last_resort);
+	channels_send(cs->channels, &spec);
+}
+
+/*
+ * A comparison wants each batch's persona block long enough for providers'
+ * prompt caches (they discount only a shared prefix above a threshold of
+ * tokens).  After the first batch, whose block measures the personas, later
+ * batches grow to pass it with a quarter to spare, up to the largest batch.
+ */
+static void
+grow_batches(CallState *cs, const PersonaBatch *first)
+{
+	double		tokens = first->text_len / 4.0;	/* as the estimates count */
+	int			want;
+
+	if (cs->min_prefix_tokens <= 0 || first->n < cs->batch_size ||
+		tokens >= cs->min_prefix_tokens)
+		return;
+	want = (int) ceil(cs->batch_size * 1.25 * cs->min_prefix_tokens / Max(tokens, 1.0));
+	want = Min(want, CTR_MAX_BATCH);
+	if (want <= cs->batch_size)
+		return;
+	ereport(NOTICE,
+			(errmsg("%s uses batches of %d personas, not %d", cs->what, want, cs->batch_size),
+			 errdetail("A batch of %d makes a persona block of about %.0f tokens; providers cache a shared prefix only from about %d.",
+					   cs->batch_size, tokens, cs->min_prefix_tokens)));
+	cs->batch_size = want;
 }
 
 /* Read and send batches while the window and the planned provider allow */
 static void
-fill_window(CallState *cs, PersonaReader *reader,
-			int batch_size, const char *call_text)
+fill_window(CallState *cs, PersonaReader *reader)
 {
 	while (!reader->eof && !over_budget(cs) &&
 		   cs->next_read - cs->next_emit < cs->window)
@@ -126,32 +186,41 @@ fill_window(CallState *cs, PersonaReader *reader,
 
 		if (cs->next_pick < 0 || cs->tally[cs->next_pick].out)
 			cs->next_pick = plan_next(&cs->plan);
+		/* room for every ad of the batch, or the batch waits */
 		if (cs->next_pick >= 0 &&
-			cs->tally[cs->next_pick].outstanding >=
-			(int64) WINDOW_PER_SLOT * cs->play[cs->next_pick].max_concurrency)
+			cs->tally[cs->next_pick].outstanding + cs->nads >
+			Max((int64) WINDOW_PER_SLOT * cs->play[cs->next_pick].max_concurrency, cs->nads))
 			break;
 
 		slot = slot_for(cs, cs->next_read);
 		Assert(slot->state == SLOT_FREE);
 		old = MemoryContextSwitchTo(slot->cxt);
-		if (!persona_reader_next(reader, batch_size, call_text, &slot->batch))
+		if (!persona_reader_next(reader, cs->batch_size, "", &slot->batch))
 		{
 			MemoryContextSwitchTo(old);
 			break;
 		}
+		slot->ads = palloc0(sizeof(AdAnswer) * cs->nads);
 		MemoryContextSwitchTo(old);
+		if (cs->next_read == 0)
+			grow_batches(cs, &slot->batch);
 		slot->batch_no = cs->next_read++;
-		slot->tried = 0;
-		slot->answered = false;
+		slot->pending = cs->nads;
+		slot->state = SLOT_SENT;
 		cs->personas += slot->batch.n;
 		if (cs->next_pick < 0)
 		{
 			/* every provider is out: nobody can answer, the rows say NULL */
+			for (int a = 0; a < cs->nads; a++)
+				slot->ads[a].state = SLOT_DONE;
+			slot->pending = 0;
 			slot->state = SLOT_DONE;
-			cs->null_rows += slot->batch.n;
+			cs->null_answers += (int64) slot->batch.n * cs->nads;
 			continue;
 		}
-		send_slot(cs, slot, cs->next_pick);
+		/* every ad of a batch to the same provider, back to back */
+		for (int a = 0; a < cs->nads; a++)
+			send_ad(cs, slot, a, cs->next_pick);
 		cs->next_pick = -1;
 	}
 }
@@ -168,7 +237,7 @@ provider_out(CallState *cs, int play, const ChannelResult *res)
 	plan_remove(&cs->plan, play);
 
 	if (strstr(res->reason, "key"))
-		setting = "api_key";
+		setting = "api_key_file";
 	else if (strstr(res->reason, "404"))
 		setting = "model";
 	else if (strstr(res->reason, "quota") || strstr(res->reason, "balance"))
@@ -180,16 +249,28 @@ provider_out(CallState *cs, int play, const ChannelResult *res)
 			 errhint("Check ctr_dist.%s_%s; its batches go to the other providers.", name, setting)));
 }
 
-/* A result came back: keep it, or send the batch to the next provider */
+static void
+ad_done(BatchSlot *slot, AdAnswer *ad)
+{
+	ad->state = SLOT_DONE;
+	if (--slot->pending == 0)
+		slot->state = SLOT_DONE;
+}
+
+/* An answer came back: keep it, or send the request to the next provider */
 static void
 handle_result(CallState *cs, const ChannelResult *res)
 {
 	BatchSlot  *slot = slot_for(cs, res->batch_no);
 	int			play = play_index(cs, res->provider);
 	ProviderTally *t = &cs->tally[play];
+	AdAnswer   *ad;
 
-	if (slot->state != SLOT_SENT || slot->batch_no != res->batch_no)
-		elog(ERROR, "result for unknown batch " INT64_FORMAT, res->batch_no);
+	if (slot->state != SLOT_SENT || slot->batch_no != res->batch_no ||
+		res->ad_no < 0 || res->ad_no >= cs->nads ||
+		slot->ads[res->ad_no].state != SLOT_SENT)
+		elog(ERROR, "result for unknown batch " INT64_FORMAT " ad %d", res->batch_no, res->ad_no);
+	ad = &slot->ads[res->ad_no];
 
 	t->outstanding--;
 	t->tokens_in += res->tokens_in;
@@ -205,27 +286,28 @@ handle_result(CallState *cs, const ChannelResult *res)
 	t->breaker_trips += res->counters.breaker_trips;
 	t->paced_ms += res->counters.paced_ms;
 	t->last_answer = GetCurrentTimestamp();
+	ad->cost_usd += cost_of(&cs->play[play], res->tokens_in, res->tokens_out);
 
 	if (res->cls == OUTCOME_OK)
 	{
 		if (res->n != slot->batch.n)
 			elog(ERROR, "result for batch " INT64_FORMAT " has %d answers, expected %d",
 				 res->batch_no, res->n, slot->batch.n);
-		slot->clicks = MemoryContextAlloc(slot->cxt, res->n);
-		memcpy(slot->clicks, res->clicks, res->n);
-		slot->model = MemoryContextStrdup(slot->cxt,
-										  res->model && res->model[0] ? res->model : cs->play[play].model);
-		slot->answered = true;
-		slot->state = SLOT_DONE;
+		ad->values = MemoryContextAlloc(slot->cxt, res->n);
+		memcpy(ad->values, res->clicks, res->n);
+		ad->model = MemoryContextStrdup(slot->cxt,
+										res->model && res->model[0] ? res->model : cs->play[play].model);
+		ad->answered = true;
 		t->batches++;
+		ad_done(slot, ad);
 		return;
 	}
 
 	if (res->cls == OUTCOME_BUDGET)
 	{
-		/* never sent: its rows stay empty, and the call ends in an error */
-		slot->answered = false;
-		slot->state = SLOT_DONE;
+		/* never sent: its answers stay empty, and the call ends in an error */
+		ad->answered = false;
+		ad_done(slot, ad);
 		return;
 	}
 	if (res->cls == OUTCOME_FATAL)
@@ -238,40 +320,42 @@ handle_result(CallState *cs, const ChannelResult *res)
 	{
 		int			next = (play + k) % cs->nplay;
 
-		if (!cs->tally[next].out && !(slot->tried & (1u << next)))
+		if (!cs->tally[next].out && !(ad->tried & (1u << next)))
 		{
 			cs->failovers++;
 			t->failovers++;
 			stats_count_failover(res->provider);
-			send_slot(cs, slot, next);
+			send_ad(cs, slot, res->ad_no, next);
 			return;
 		}
 	}
+
 	/*
 	 * Nowhere else to go, but this provider sent it back before it had used
 	 * its retries (its circuit breaker opened): it goes back, to wait for the
-	 * provider's recovery.  A batch is given up only when every provider in
-	 * play did all it could.
+	 * provider's recovery.  A request is given up only when every provider
+	 * in play did all it could.
 	 */
 	if (!res->exhausted && !t->out && !over_budget(cs))
 	{
-		send_slot(cs, slot, play);
+		send_ad(cs, slot, res->ad_no, play);
 		return;
 	}
-	slot->answered = false;
-	slot->state = SLOT_DONE;
-	cs->null_rows += slot->batch.n;
+	ad->answered = false;
+	ad_done(slot, ad);
+	cs->null_answers += slot->batch.n;
 	/* a breaker bounce says less than the failure that opened the breaker */
 	if (cs->last_failure[0] == '\0' || strncmp(res->reason, "circuit breaker", 15) != 0)
 		snprintf(cs->last_failure, sizeof(cs->last_failure), "%s: %s",
 				 provider_ops(res->provider)->name, res->reason);
 	ereport(DEBUG1,
-			(errmsg("batch " INT64_FORMAT " could not be answered: %s", res->batch_no + 1, res->reason)));
+			(errmsg("batch " INT64_FORMAT " (ad %d) could not be answered: %s",
+					res->batch_no + 1, res->ad_no + 1, res->reason)));
 }
 
-/* Emit every finished batch at the head of the window; true if any */
+/* Hand every finished batch at the head of the window on; true if any */
 static bool
-emit_ready(CallState *cs, ReturnSetInfo *rsinfo)
+emit_ready(CallState *cs)
 {
 	bool		emitted = false;
 
@@ -282,31 +366,10 @@ emit_ready(CallState *cs, ReturnSetInfo *rsinfo)
 		if (cs->next_emit >= cs->next_read || slot->state != SLOT_DONE)
 			return emitted;
 		emitted = true;
-		for (int i = 0; i < slot->batch.n; i++)
-		{
-			MemoryContext old = MemoryContextSwitchTo(cs->rowcxt);
-			Datum		values[5];
-			bool		nulls[5] = {false, false, false, false, false};
-
-			values[0] = Int64GetDatum(slot->batch.first_ord + i);
-			if (slot->batch.keys[i])
-				values[1] = CStringGetTextDatum(slot->batch.keys[i]);
-			else
-				nulls[1] = true;
-			if (slot->answered)
-			{
-				values[2] = Int32GetDatum(slot->clicks[i]);
-				values[3] = CStringGetTextDatum(provider_ops(cs->play[slot->play].id)->name);
-				values[4] = CStringGetTextDatum(slot->model);
-			}
-			else
-				nulls[2] = nulls[3] = nulls[4] = true;
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(cs->rowcxt);
-		}
+		cs->sink.batch_done(cs, slot, cs->sink.arg);
 		cs->emitted += slot->batch.n;
 		MemoryContextReset(slot->cxt);
+		slot->ads = NULL;
 		slot->state = SLOT_FREE;
 		cs->next_emit++;
 	}
@@ -329,12 +392,10 @@ note_progress(CallState *cs)
 }
 
 void
-window_run(CallState *cs, Oid relid, int batch_size, const char *ad,
-		   const char *platform, ReturnSetInfo *rsinfo)
+window_run(CallState *cs, Oid relid, int batch_size)
 {
 	PersonaReader reader;
-	char	   *call_text = prompt_call_text(ad, platform);
-	int			concurrency = 0;
+	int			requests = 0;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -343,26 +404,29 @@ window_run(CallState *cs, Oid relid, int batch_size, const char *ad,
 	if (stats_shared())
 		progress_begin(relid, persona_reader_count(&reader), batch_size, CurrentMemoryContext);
 
+	/* each ad's part of the prompt, once */
+	cs->ad_texts = palloc(sizeof(char *) * cs->nads);
+	for (int a = 0; a < cs->nads; a++)
+		cs->ad_texts[a] = prompt_call_text(cs->ads[a], cs->platform);
+
+	/* as many batches as keep every provider's requests flowing, plus one each */
 	for (int i = 0; i < cs->nplay; i++)
-		concurrency += WINDOW_PER_SLOT * cs->play[i].max_concurrency;
-	cs->window = concurrency + cs->nplay;
+		requests += WINDOW_PER_SLOT * cs->play[i].max_concurrency;
+	cs->window = Max(requests / cs->nads, 1) + cs->nplay;
 	cs->slots = palloc0(sizeof(BatchSlot) * cs->window);
 	for (int i = 0; i < cs->window; i++)
 		cs->slots[i].cxt = AllocSetContextCreate(CurrentMemoryContext, "ctr_dist batch",
 												 ALLOCSET_DEFAULT_SIZES);
 
 	engine_current_settings(&cs->settings);
-	cs->ad = ad;
-	cs->platform = platform;
-	cs->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "ctr_dist row",
-									   ALLOCSET_SMALL_SIZES);
+	cs->batch_size = batch_size;
 	for (;;)
 	{
 		ChannelResult res;
 		bool		progress = false;
 
 		CHECK_FOR_INTERRUPTS();
-		fill_window(cs, &reader, batch_size, call_text);
+		fill_window(cs, &reader);
 		if (over_budget(cs))
 		{
 			int64		outstanding = 0;
@@ -372,22 +436,22 @@ window_run(CallState *cs, Oid relid, int batch_size, const char *ad,
 			if (outstanding == 0)
 				raise_over_budget(cs);
 		}
-		if (cs->channels == NULL)
-			break;				/* nothing to read at all */
-		while (channels_receive(cs->channels, &res))
+		if (cs->channels == NULL && reader.eof && cs->next_emit == cs->next_read)
+			break;				/* nothing to send at all */
+		while (cs->channels && channels_receive(cs->channels, &res))
 		{
 			handle_result(cs, &res);
 			progress = true;
 		}
 		if (progress)
 			note_progress(cs);
-		/* over budget, no row is emitted: the call ends in an error */
-		if (!over_budget(cs) && emit_ready(cs, rsinfo))
+		/* over budget, nothing is handed on: the call ends in an error */
+		if (!over_budget(cs) && emit_ready(cs))
 			progress = true;
 		if (reader.eof && cs->next_emit == cs->next_read)
 			break;
 		/* sleep only when nothing moved: results free room in the window */
-		if (!progress)
+		if (!progress && cs->channels)
 			channels_wait(cs->channels);
 	}
 
@@ -400,6 +464,6 @@ window_run(CallState *cs, Oid relid, int batch_size, const char *ad,
 	persona_reader_close(&reader);
 	SPI_finish();
 	if (cs->next_read > 0)
-		report_call_end(cs->play, cs->tally, cs->nplay, cs->personas, cs->next_read,
-						cs->failovers, cs->null_rows, cs->last_failure);
+		report_call_end(cs->what, cs->play, cs->tally, cs->nplay, cs->personas, cs->nads,
+						cs->next_read, cs->failovers, cs->null_answers, cs->last_failure);
 }

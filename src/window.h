@@ -1,8 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * window.h
- *	  One ctr_predict call: a sliding window of batches from the personas
- *	  to the providers and back, rows out in ord order.
+ *	  One call: a sliding window of batches from the personas to the
+ *	  providers and back, every ad of a batch answered, batches out in ord
+ *	  order.
+ *
+ * ctr_predict asks one ad; a comparison asks several ads of the same
+ * personas.  Each batch's persona block is read once and sent with each
+ * ad (block first, so providers' prompt caches discount it for every ad
+ * after the first), all ads of a batch to the same provider, back to back.
+ * What happens to a finished batch is the caller's (a CallSink): rows of
+ * ctr_predict, detail rows or running sums of a comparison.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,12 +20,15 @@
 #include "postgres.h"
 #include "funcapi.h"
 
+#include "answer.h"
 #include "channel.h"
 #include "engine.h"
 #include "personas.h"
 #include "plan.h"
 #include "provider.h"
 #include "report.h"
+
+#define CTR_MAX_ADS 32
 
 typedef enum SlotState
 {
@@ -26,32 +37,66 @@ typedef enum SlotState
 	SLOT_DONE
 } SlotState;
 
-typedef struct BatchSlot
+/* One ad of one batch: a request, its failovers, its answers */
+typedef struct AdAnswer
 {
 	SlotState	state;
-	int64		batch_no;
-	MemoryContext cxt;
-	PersonaBatch batch;
 	int			play;			/* index in the play list it was sent to */
 	uint32		tried;			/* bitmask of play indexes tried */
 	bool		answered;
-	uint8	   *clicks;
+	uint8	   *values;			/* n answers when answered (0/1 or percent) */
 	char	   *model;
+	char	   *text;			/* the request: persona block, then the ad */
+	int			text_len;
+	double		cost_usd;		/* what its requests cost, at the prices */
+} AdAnswer;
+
+typedef struct BatchSlot
+{
+	SlotState	state;			/* SENT until every ad is done */
+	int64		batch_no;
+	MemoryContext cxt;
+	PersonaBatch batch;			/* keys and the persona block */
+	int			pending;		/* ads not done yet */
+	AdAnswer   *ads;			/* one per ad of the call */
 } BatchSlot;
+
+struct CallState;
+
+/* What becomes of a batch whose every ad is done, in ord order */
+typedef struct CallSink
+{
+	void		(*batch_done) (struct CallState *cs, const BatchSlot *slot, void *arg);
+	void	   *arg;
+} CallSink;
 
 typedef struct CallState
 {
+	/* the providers in play, and what they did */
 	int			nplay;
 	ProviderConfig play[NUM_PROVIDERS];
 	ProviderTally tally[NUM_PROVIDERS];
 	BatchPlan	plan;
 	int			next_pick;		/* plan's pick for the next batch, -1: none yet */
+
+	/* what is asked */
+	const char *what;			/* "ctr_predict" or "ctr_compare", for messages */
+	int			nads;
+	const char *const *ads;		/* the ads, in UTF-8 */
+	char	  **ad_texts;		/* their part of the prompt */
+	const char *platform;
+	AnswerKind	kind;
+	CallSink	sink;
+	int			min_prefix_tokens;	/* grow batches to at least this block, or 0 */
+
+	/* the window */
+	int			batch_size;		/* personas per batch */
 	int			window;
 	BatchSlot  *slots;
 	int64		next_read;
 	int64		next_emit;
 	int64		failovers;
-	int64		null_rows;
+	int64		null_answers;	/* persona x ad answers that stay NULL */
 	int64		personas;
 	int64		emitted;		/* personas already emitted */
 	char		last_failure[CTR_REASON_MAX + 32];
@@ -59,15 +104,14 @@ typedef struct CallState
 	/* channels start with the first batch: no worker for an empty table */
 	ChannelSet *channels;
 	EngineSettings settings;
-	const char *ad;
-	const char *platform;
-	MemoryContext rowcxt;		/* per emitted row */
 } CallState;
 
 extern void window_define_settings(void);
 
-/* Run the call whose providers are in play (cs->play): rows into rsinfo */
-extern void window_run(CallState *cs, Oid relid, int batch_size, const char *ad,
-					   const char *platform, ReturnSetInfo *rsinfo);
+/*
+ * Run the call: cs->play, plan, what, nads, ads, platform, kind and sink
+ * are set by the caller.
+ */
+extern void window_run(CallState *cs, Oid relid, int batch_size);
 
 #endif							/* CTR_WINDOW_H */

@@ -44,9 +44,7 @@
 #define CTR_DSM_MAGIC		0x63747264	/* "ctrd" */
 #define CTR_QUEUE_SIZE		(256 * 1024)
 #define KEY_HEADER			0
-#define KEY_AD				1
-#define KEY_PLATFORM		2
-#define KEY_BUDGET			3
+#define KEY_BUDGET			1
 #define KEY_QUEUES			10	/* worker i: 10 + 2i out to it, 11 + 2i back */
 #define MAX_WORKERS			NUM_PROVIDERS
 
@@ -76,6 +74,7 @@ typedef struct WorkerSlot
 
 struct WorkerPool
 {
+	MemoryContext cxt;			/* the pool, its handles; see worker_pool_start */
 	dsm_segment *seg;
 	CallHeader *header;
 	CallBudget *budget;			/* the call's ledger, in the segment */
@@ -151,8 +150,7 @@ register_worker(WorkerPool *pool, int index, const char *provider)
 
 WorkerPool *
 worker_pool_start(const ProviderConfig *configs, int nconfigs,
-				  const EngineSettings *settings, const char *ad, const char *platform,
-				  double max_cost_usd)
+				  const EngineSettings *settings, double max_cost_usd)
 {
 	WorkerPool *pool;
 	MemoryContext old;
@@ -161,35 +159,36 @@ worker_pool_start(const ProviderConfig *configs, int nconfigs,
 	int			nwanted = 0;
 	int			want[MAX_WORKERS];
 	Size		size;
-	char	   *p;
 	StringInfoData failed;
 
 	/*
 	 * The pool and the worker handles must outlive the call's memory: on
 	 * abort the segment's detach callback runs when the resource owner is
-	 * released, and the call's memory may already be gone by then.  The
-	 * (sub)transaction's context lasts until after that.
+	 * released, and the call's memory may already be gone by then.  A
+	 * context of their own under the (sub)transaction's, which lasts until
+	 * after that; a normal end deletes it, so that a subtransaction that
+	 * ran a call leaves nothing behind.
 	 */
-	old = MemoryContextSwitchTo(CurTransactionContext);
-	pool = palloc0(sizeof(WorkerPool));
+	MemoryContext cxt = AllocSetContextCreate(CurTransactionContext, "ctr_dist workers",
+											  ALLOCSET_SMALL_SIZES);
 
+	pool = MemoryContextAllocZero(cxt, sizeof(WorkerPool));
+	pool->cxt = cxt;
 	for (int i = 0; i < nconfigs && nwanted < ctr_max_workers; i++)
 		if (configs[i].id != PROVIDER_MOCK)
 			want[nwanted++] = i;
 	if (nwanted == 0)
-	{
-		MemoryContextSwitchTo(old);
 		return pool;
-	}
+
+	initStringInfo(&failed);	/* in the call's memory: only for the NOTICE */
+	old = MemoryContextSwitchTo(cxt);
 
 	shm_toc_initialize_estimator(&e);
 	shm_toc_estimate_chunk(&e, sizeof(CallHeader));
-	shm_toc_estimate_chunk(&e, strlen(ad) + 1);
-	shm_toc_estimate_chunk(&e, strlen(platform) + 1);
 	shm_toc_estimate_chunk(&e, sizeof(CallBudget));
 	for (int i = 0; i < 2 * nwanted; i++)
 		shm_toc_estimate_chunk(&e, CTR_QUEUE_SIZE);
-	shm_toc_estimate_keys(&e, 4 + 2 * nwanted);
+	shm_toc_estimate_keys(&e, 2 + 2 * nwanted);
 	size = shm_toc_estimate(&e);
 
 	pool->seg = dsm_create(size, 0);
@@ -201,19 +200,12 @@ worker_pool_start(const ProviderConfig *configs, int nconfigs,
 	pool->header->nworkers = nwanted;
 	pool->header->settings = *settings;
 	shm_toc_insert(toc, KEY_HEADER, pool->header);
-	p = shm_toc_allocate(toc, strlen(ad) + 1);
-	strcpy(p, ad);
-	shm_toc_insert(toc, KEY_AD, p);
-	p = shm_toc_allocate(toc, strlen(platform) + 1);
-	strcpy(p, platform);
-	shm_toc_insert(toc, KEY_PLATFORM, p);
 	pool->budget = shm_toc_allocate(toc, sizeof(CallBudget));
 	budget_init(pool->budget, max_cost_usd);
 	shm_toc_insert(toc, KEY_BUDGET, pool->budget);
 
 	on_dsm_detach(pool->seg, pool_on_detach, PointerGetDatum(pool));
 
-	initStringInfo(&failed);
 	for (int w = 0; w < nwanted; w++)
 	{
 		WorkerSlot *slot = &pool->workers[w];
@@ -307,16 +299,18 @@ flush_unsent(WorkerSlot *slot)
 }
 
 void
-worker_pool_send(WorkerPool *pool, int64 batch_no, ProviderId provider,
-				 const char *text, int text_len, int n, bool last_resort)
+worker_pool_send(WorkerPool *pool, const JobSpec *spec)
 {
-	WorkerSlot *slot = worker_for(pool, provider);
+	WorkerSlot *slot = worker_for(pool, spec->provider);
 	StringInfo	msg = makeStringInfo();
 
-	pq_sendint64(msg, batch_no);
-	pq_sendint32(msg, n);
-	pq_sendbyte(msg, last_resort ? 1 : 0);
-	pq_sendbytes(msg, text, text_len);
+	pq_sendint64(msg, spec->batch_no);
+	pq_sendint32(msg, spec->ad_no);
+	pq_sendint32(msg, spec->n);
+	pq_sendbyte(msg, (uint8) spec->kind);
+	pq_sendbyte(msg, spec->last_resort ? 1 : 0);
+	pq_sendint64(msg, (int64) spec->cache_key);
+	pq_sendbytes(msg, spec->text, spec->text_len);
 	slot->unsent = lappend(slot->unsent, msg);
 	flush_unsent(slot);
 }
@@ -352,10 +346,13 @@ receive_from(WorkerSlot *slot, ChannelResult *res)
 
 		if (slot->handle == NULL)
 			return false;
-		flush_unsent(slot);
+		/* what the worker sent first: a worker that failed sent its error */
 		r = shm_mq_receive(slot->in, &nbytes, &data, true);
 		if (r == SHM_MQ_WOULD_BLOCK)
+		{
+			flush_unsent(slot);
 			return false;
+		}
 		if (r == SHM_MQ_DETACHED)
 			worker_died(slot);
 
@@ -365,6 +362,7 @@ receive_from(WorkerSlot *slot, ChannelResult *res)
 		{
 			case 'R':
 				res->batch_no = pq_getmsgint64(&msg);
+				res->ad_no = pq_getmsgint(&msg, 4);
 				res->provider = slot->provider;
 				res->cls = (OutcomeClass) pq_getmsgint(&msg, 4);
 				res->exhausted = pq_getmsgbyte(&msg) != 0;
@@ -427,10 +425,7 @@ worker_pool_finish(WorkerPool *pool)
 				(void) WaitForBackgroundWorkerShutdown(pool->workers[i].handle);
 	}
 	/* every batch was answered, so nothing is left unsent */
-	for (int i = 0; i < pool->nworkers; i++)
-		if (pool->workers[i].handle)
-			pfree(pool->workers[i].handle);
-	pfree(pool);
+	MemoryContextDelete(pool->cxt);
 }
 
 /* ---- worker side ---- */
@@ -442,6 +437,7 @@ send_result(EngineJob *job)
 
 	pq_beginmessage(&buf, 'R');
 	pq_sendint64(&buf, job->batch_no);
+	pq_sendint32(&buf, job->ad_no);
 	pq_sendint32(&buf, (int32) job->cls);
 	pq_sendbyte(&buf, job->exhausted ? 1 : 0);
 	pq_sendint32(&buf, job->n);
@@ -515,9 +511,8 @@ ctr_dist_worker_main(Datum main_arg)
 						   psprintf("%s requests for ctr_predict in pid %d",
 									provider_ops(config.id)->name, (int) header->leader_pid));
 
-	engine = engine_create(&config, 1, &header->settings,
-						   shm_toc_lookup(toc, KEY_AD, false),
-						   shm_toc_lookup(toc, KEY_PLATFORM, false),
+	/* a worker never runs the mock: no ad and no platform needed */
+	engine = engine_create(&config, 1, &header->settings, "",
 						   shm_toc_lookup(toc, KEY_BUDGET, false));
 	/* on any exit (SIGTERM too), abort transfers and give back rate-limit slots */
 	before_shmem_exit(worker_exit, PointerGetDatum(engine));
@@ -538,9 +533,7 @@ ctr_dist_worker_main(Datum main_arg)
 			void	   *data;
 			shm_mq_result r = shm_mq_receive(in, &nbytes, &data, true);
 			StringInfoData msg;
-			int64		batch_no;
-			int			n;
-			bool		last_resort;
+			JobSpec		spec;
 			int			text_len;
 			char	   *text;
 
@@ -552,15 +545,21 @@ ctr_dist_worker_main(Datum main_arg)
 				break;
 			}
 			read_only_string(&msg, data, nbytes);
-			batch_no = pq_getmsgint64(&msg);
-			n = pq_getmsgint(&msg, 4);
-			last_resort = pq_getmsgbyte(&msg) != 0;
+			memset(&spec, 0, sizeof(spec));
+			spec.provider = config.id;
+			spec.batch_no = pq_getmsgint64(&msg);
+			spec.ad_no = pq_getmsgint(&msg, 4);
+			spec.n = pq_getmsgint(&msg, 4);
+			spec.kind = (AnswerKind) pq_getmsgbyte(&msg);
+			spec.last_resort = pq_getmsgbyte(&msg) != 0;
+			spec.cache_key = (uint64) pq_getmsgint64(&msg);
 			text_len = msg.len - msg.cursor;
 			text = MemoryContextAlloc(jobcxt, text_len + 1);
 			memcpy(text, pq_getmsgbytes(&msg, text_len), text_len);
 			text[text_len] = '\0';
-			engine_submit(engine, engine_new_job(engine, batch_no, config.id,
-												 text, text_len, n, last_resort));
+			spec.text = text;
+			spec.text_len = text_len;
+			engine_submit(engine, engine_new_job(engine, &spec));
 		}
 
 		while ((job = engine_next_done(engine)) != NULL)

@@ -49,13 +49,10 @@ typedef struct WorkerPool WorkerPool;
 extern void worker_define_settings(void);
 
 extern WorkerPool *worker_pool_start(const ProviderConfig *configs, int nconfigs,
-									 const EngineSettings *settings,
-									 const char *ad, const char *platform,
-									 double max_cost_usd);
+									 const EngineSettings *settings, double max_cost_usd);
 extern bool worker_pool_runs(WorkerPool *pool, ProviderId provider);
 extern CallBudget *worker_pool_budget(WorkerPool *pool);
-extern void worker_pool_send(WorkerPool *pool, int64 batch_no, ProviderId provider,
-							 const char *text, int text_len, int n, bool last_resort);
+extern void worker_pool_send(WorkerPool *pool, const JobSpec *spec);
 extern bool worker_pool_receive(WorkerPool *pool, ChannelResult *result);
 extern void worker_pool_finish(WorkerPool *pool);
 

@@ -354,6 +354,7 @@ class Req:
         self.shape = "object"       # "object" -> {key: [...]}, "array" -> [...]
         self.key = "clicks"
         self.item_type = "integer"  # integer | string | boolean
+        self.percent = False        # answers in percent (0..100), not 0/1
         self.min_items = None
         self.max_items = None
         self.max_tokens = None
@@ -381,7 +382,30 @@ def analyze_personas(req, cfg, violate):
         violate(f"prompt has {n} personas but schema minItems is {req.min_items}")
     if req.max_items is not None and req.max_items != n:
         violate(f"prompt has {n} personas but schema maxItems is {req.max_items}")
-    req.truth = [1 if "CLICK" in text else 0 for _, text in found]
+    req.truth = [persona_truth(text, ad_key(req.prompt), req.percent) for _, text in found]
+
+
+AD_WANT_RE = re.compile(r"want:([A-Za-z0-9_]+)")
+
+
+def ad_key(prompt):
+    """The marker a persona must carry to click: `want:KEY` in the ad line, else CLICK."""
+    for line in prompt.split("\n"):
+        if line.startswith("Ad: "):
+            m = AD_WANT_RE.search(line)
+            if m:
+                return m.group(1)
+    return "CLICK"
+
+
+def persona_truth(text, key, percent):
+    """0/1: the persona's line holds the key.  Percent: `KEY=NN` gives NN, else 100 or 0."""
+    if not percent:
+        return 1 if key in text else 0
+    m = re.search(re.escape(key) + r"=(\d{1,3})\b", text)
+    if m and int(m.group(1)) <= 100:
+        return int(m.group(1))
+    return 100 if key in text else 0
 
 
 def to_int(v):
@@ -402,6 +426,9 @@ def read_array_schema(req, schema):
         t = str(items.get("type", "integer")).lower()
         if t in ("string", "boolean"):
             req.item_type = t
+        top = items.get("maximum")
+        if isinstance(top, (int, float)) and top > 1:
+            req.percent = True
 
 
 def pick_property(props):
@@ -434,10 +461,11 @@ def answer_text(req, fault):
         elif values:
             values.pop()
     elif kind == "non_binary":
+        bad = 101 if req.percent else 2     # out of range for what was asked
         if values:
-            values[len(values) // 2] = 2
+            values[len(values) // 2] = bad
         else:
-            values.append(2)
+            values.append(bad)
     values = render_values(req, values)
     obj = values if req.shape == "array" else {req.key: values}
     text = json.dumps(obj, separators=(",", ":"))
@@ -556,6 +584,8 @@ class ChatAdapter:
                 last_user = t
         req.prompt = last_user
         req.prompt_bytes = sum(len(t.encode("utf-8")) for t in all_text)
+        # DeepSeek has no schema: the instructions say what is asked
+        req.percent = req.percent or any("in percent" in t for t in all_text)
         return " ".join(all_text)
 
     # -- answers ----------------------------------------------------------
@@ -1257,6 +1287,7 @@ class GeminiAdapter:
         texts += [parts_text(c) for c in contents if isinstance(c, dict)]
         req.prompt = parts_text(contents[-1]) if isinstance(contents[-1], dict) else ""
         req.prompt_bytes = sum(len(t.encode("utf-8")) for t in texts)
+        req.percent = any("in percent" in t for t in texts)
         self.read_schema(req, rs if rs is not None else rjs, cfg)
         req.max_tokens = gfirst(gc, "maxOutputTokens", "max_output_tokens")
         if req.max_tokens is None:

@@ -725,6 +725,26 @@ class FaultTests(ServerCase):
         self.assertEqual(a, [200, 500, 503, 503])
         self.assertEqual(self.call("openai", openai_body(model="case-b")).status, 500)
 
+    def test_percent_answers_and_ad_markers(self):
+        self.configure({})
+        records = ["34|nurse|A=80 B=10", "61||B", "19|student|CLICK"]
+        body = openai_body(records)
+        schema = body["response_format"]["json_schema"]["schema"]["properties"]["clicks"]
+        schema["items"] = {"type": "integer", "minimum": 0, "maximum": 100}
+        r = self.call("openai", body)
+        self.assertEqual(r.json()["choices"][0]["message"]["content"], '{"clicks":[0,0,100]}')
+        body["messages"][1]["content"] = prompt(records).replace("Ad: Spring sale", "Ad: Spring sale want:A")
+        r = self.call("openai", body)
+        self.assertEqual(r.json()["choices"][0]["message"]["content"], '{"clicks":[80,0,0]}')
+        body["messages"][1]["content"] = prompt(records).replace("Ad: Spring sale", "Ad: Spring sale want:B")
+        r = self.call("openai", body)
+        self.assertEqual(r.json()["choices"][0]["message"]["content"], '{"clicks":[10,100,0]}')
+        # 0/1, with a marker: the line holds it or not
+        r = self.call("openai", openai_body(records, messages=[
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": prompt(records).replace("Ad: Spring sale", "Ad: x want:B")}]))
+        self.assertEqual(r.json()["choices"][0]["message"]["content"], '{"clicks":[1,1,0]}')
+
     def test_outage(self):
         self.configure({})
         self.assertEqual(self.call("openai").status, 200)

@@ -32,8 +32,12 @@ $st = CtrDistTest::stats($base);
 my $faults = 0;
 $faults += $_ for map { values %{ $st->{$_}{faults} } } qw(openai deepseek gemini);
 cmp_ok($faults, '>=', 50, "fault matrix: the server injected $faults faults");
-like($err, qr/retries [1-9]\d* \(rate-limited [1-9]\d*, transient [1-9]\d*, bad answers [1-9]\d*\)/,
-	'fault matrix: NOTICE counts retries by cause');
+like($err, qr/requests (\d+) \(answered 100, rate-limited [1-9]\d*, transient errors [1-9]\d*, bad answers [1-9]\d*, fatal 0, rejected 0\), retries [1-9]\d*/,
+	'fault matrix: NOTICE counts the requests by outcome, and the retries');
+if ($err =~ /requests (\d+) \(answered (\d+), rate-limited (\d+), transient errors (\d+), bad answers (\d+), fatal (\d+), rejected (\d+)\)/)
+{
+	is($2 + $3 + $4 + $5 + $6 + $7, $1, 'fault matrix: each request counted once, by its outcome');
+}
 diag(sprintf('fault matrix: %.1f s, %d faults; %s', $wall, $faults, ($err =~ /DETAIL:\s+(.*)/)[0] // ''));
 
 # one provider down: the others answer everything, the WARNING names it,

@@ -40,9 +40,9 @@ is($node->safe_psql('postgres', qq{
 	 WHERE p.run_id = $run AND p.click = (t.tag = 'CLICK')::int}), '1000', 'stored predictions are exact');
 
 # the budget stops a run before it goes over, and the partial run is recorded
-($ret, $out, $err) = $node->psql('postgres', "SET ctr_dist.max_cost_usd = 0.0002; SELECT ctr_dist.run('tagged', 50, ad => 'Gym', label => 'budget')");
-like($err, qr/over_budget: ctr_predict stopped before going over its budget of \$0\.0002/, 'budget: WARNING with the reason');
-is($node->safe_psql('postgres', "SELECT status || ',' || (cost_usd <= 0.0002) || ',' || (tokens_in > 0) FROM ctr_dist.runs WHERE id = $out"),
+($ret, $out, $err) = $node->psql('postgres', "SET ctr_dist.max_cost_usd = 0.002; SELECT ctr_dist.run('tagged', 50, ad => 'Gym', label => 'budget')");
+like($err, qr/over_budget: ctr_predict stopped before going over its budget of \$0\.0020/, 'budget: WARNING with the reason');
+is($node->safe_psql('postgres', "SELECT status || ',' || (cost_usd <= 0.002) || ',' || (tokens_in > 0) FROM ctr_dist.runs WHERE id = $out"),
 	'over_budget,true,true', 'budget: run recorded as over_budget, spent at most the budget');
 
 # a failed run is recorded as such, with its error; nothing half-stored

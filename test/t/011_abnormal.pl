@@ -418,6 +418,34 @@ for my $ctx (qw(workers backend noslot run))
 	}
 }
 
+# ---- inside BEGIN ... ROLLBACK: an aborted transaction block is cleaned up
+# only at the ROLLBACK, but the call's slots and connections go at the abort ----
+if (!$only || $only eq 'txblock')
+{
+	for my $where ('backend', 'workers')
+	{
+		my $name = "txblock/$where";
+		my $model = model_of('workers', 'cancel', 64);	# reuses a hanging model
+		my $s = session_start($main);
+		my $set = "SET ctr_dist.openai_model = '$model'; SET ctr_dist.openai_max_concurrency = 16;";
+		$set .= ' SET ctr_dist.max_workers = 0;' if $where eq 'backend';
+		my $m = session_send($s, "$set\nBEGIN; SET LOCAL statement_timeout = '1500ms';\n"
+			. "SELECT count(*) FROM ctr_predict('many', 2, ad => 'Gym', providers => '{openai}');");
+		session_wait($s, $m, 30);
+		like($s->{err}, qr/canceling statement due to statement timeout/, "$name: PostgreSQL's own error");
+		# the session now sits in an aborted transaction block
+		my $free = seconds_until($main, 'SELECT coalesce(sum(in_flight), 0) = 0 FROM ctr_dist.rate_limits', 5);
+		ok(defined $free && $free < 1.0,
+			sprintf('%s: the shared limiter is back to 0 before the ROLLBACK (%.2f s)', $name, $free // 99));
+		ok(server_let_go($model), "$name: every HTTP request was aborted before the ROLLBACK");
+		$s->{err} = '';
+		$m = session_send($s, 'ROLLBACK;');
+		session_wait($s, $m, 10);
+		check_aftermath($name, $main, 1, $s);
+		session_finish($s);
+	}
+}
+
 # ---- a host name lookup that hangs ----
 if (!$only || $only eq 'dns')
 {
@@ -498,8 +526,11 @@ if (!$only || $only eq 'cron')
 		{
 			my $j = $job{$model};
 			next if $j->{ended};
-			if (!$j->{acted} && $j->{end} !~ /statement_timeout|error/ && ($st->{$model} // 0) >= $j->{n})
+			# (act anyway after 20 s: the in-flight check below then fails)
+			if (!$j->{acted} && $j->{end} !~ /statement_timeout|error/
+				&& (($st->{$model} // 0) >= $j->{n} || time > $j->{started} + 20))
 			{
+				$j->{acted_at_in_flight} = $st->{$model} // 0;
 				$j->{acted} = time;
 				my $target = $j->{end} eq 'terminate_worker'
 				  ? "(SELECT pid FROM pg_stat_activity WHERE backend_type = 'ctr_dist worker' AND query LIKE '% in pid $j->{pid}')"
@@ -516,7 +547,9 @@ if (!$only || $only eq 'cron')
 		usleep(10_000);
 	}
 	session_finish($watch);
-	is($pending, 0, 'cron: every job ended');
+	is($pending, 0, 'cron: every job ended')
+	  or diag(join("\n", map { "$_: " . ($job{$_}{ended} ? 'ended' : 'running')
+		  . ', in flight ' . (openai_stats()->{in_flight_by_model}{$_} // 0) } sort keys %job));
 	ok($cron->poll_query_until('postgres', "SELECT count(*) = 15 FROM cron.job_run_details WHERE status IN ('failed', 'succeeded')"),
 		'cron: pg_cron recorded every job');
 	$cron->safe_psql('postgres', 'SELECT cron.unschedule(jobid) FROM cron.job');
@@ -542,6 +575,7 @@ if (!$only || $only eq 'cron')
 		}
 		else
 		{
+			cmp_ok($j->{acted_at_in_flight} // 0, '>=', $j->{n}, "$name: $j->{n} requests were in flight");
 			note_end($name, $j->{ended} - $j->{acted});
 		}
 	}
