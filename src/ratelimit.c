@@ -59,6 +59,13 @@ typedef struct ProviderPace
 
 /* a learnt limit grows back by this much per answer, up to what was announced */
 #define LEARN_GROWTH 1.0005
+/*
+ * A 429 teaches a rate only after this many answers since the last lesson:
+ * one that comes first, or after a handful, says too little of the rate
+ * (a burst, another client on the account, trouble) to pace every later
+ * request by
+ */
+#define LEARN_MIN_ANSWERS 20
 
 typedef struct PaceState
 {
@@ -218,7 +225,8 @@ ratelimit_release(const ProviderConfig *cfg, int window_ms,
  * past ctr_dist.max_retry_wait), so its limit is
  * about answers / (elapsed + retry_after) per second -- exact for a sliding
  * window that the burst filled.  Requests are then paced at that rate (with
- * the usual headroom).  429s of requests that were already out when the
+ * the usual headroom), once LEARN_MIN_ANSWERS answers make the rate worth
+ * believing.  429s of requests that were already out when the
  * rate was cut say nothing new and are ignored.  Each answer lets the
  * learnt limit grow back slowly, never past what the provider announced.
  */
@@ -232,7 +240,8 @@ ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s)
 	int64		wait_us = (int64) (wait_s * USECS_PER_SEC);
 
 	SpinLockAcquire(&pace->mutex);
-	if (now >= pace->quiet_until && pace->seen_since > 0)
+	if (now >= pace->quiet_until && pace->seen_since > 0 &&
+		pace->seen_answered >= LEARN_MIN_ANSWERS)
 	{
 		double		span_s = (now - pace->seen_since) / (double) USECS_PER_SEC + wait_s;
 		double		limit = pace->seen_answered * (window_ms / 1000.0) / Max(span_s, 1.0);
