@@ -532,7 +532,7 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 			/* and, with no P_rpm and a wait we honour, what rate it takes */
 			if (engine->configs[p].rpm <= 0 &&
 				out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
-				ratelimit_learn_429(p, engine->settings.rate_window_ms, out->retry_after);
+				ratelimit_learn_429(p, out->retry_after);
 			if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
 				++job->throttles > MAX_THROTTLE_WAITS)
 			{
@@ -603,7 +603,8 @@ pause_if_exhausted(Engine *engine, ProviderId provider, const HttpHints *hints)
 		long		remaining = header_count(hints->ratelimit_remaining_requests);
 
 		if (announced > 0 && remaining >= 0 && remaining <= announced / 2)
-			ratelimit_learn_announced(provider, (double) announced);
+			ratelimit_learn_announced(provider, (double) announced,
+									  engine->settings.rate_window_ms);
 	}
 	if (strcmp(hints->ratelimit_remaining_requests, "0") != 0)
 		return;
