@@ -23,6 +23,7 @@
 
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -55,6 +56,7 @@ typedef struct ProviderPace
 	TimestampTz next_learnt;	/* the learnt schedule's next slot */
 	TimestampTz seen_since;		/* answers counted since then ... */
 	int64		seen_answered;	/* ... for the next 429 to measure the rate by */
+	uint32		recent;			/* the latest outcomes, a bit each: 1 for a 429 */
 	TimestampTz quiet_until;	/* 429s of requests sent before a cut say nothing */
 } ProviderPace;
 
@@ -67,6 +69,14 @@ typedef struct ProviderPace
  * request by
  */
 #define LEARN_MIN_ANSWERS 20
+/*
+ * ... and only when at least LEARN_RUN of the provider's last LEARN_SPAN
+ * outcomes were 429s: a limit refuses requests in runs (whatever is sent
+ * past it), while a 429 now and then among answers is the provider's own
+ * trouble, which a pause and the halved concurrency answer
+ */
+#define LEARN_RUN 4
+#define LEARN_SPAN 20
 
 typedef struct PaceState
 {
@@ -241,8 +251,10 @@ ratelimit_learn_429(ProviderId provider, double retry_after_s)
 	int64		wait_us = (int64) (wait_s * USECS_PER_SEC);
 
 	SpinLockAcquire(&pace->mutex);
+	pace->recent = (pace->recent << 1) | 1;
 	if (now >= pace->quiet_until && pace->seen_since > 0 &&
-		pace->seen_answered >= LEARN_MIN_ANSWERS)
+		pace->seen_answered >= LEARN_MIN_ANSWERS &&
+		pg_popcount32(pace->recent & ((1u << LEARN_SPAN) - 1)) >= LEARN_RUN)
 	{
 		double		span_s = (now - pace->seen_since) / (double) USECS_PER_SEC + wait_s;
 		/* at least one request a minute */
@@ -292,6 +304,7 @@ ratelimit_learn_answer(ProviderId provider)
 
 	SpinLockAcquire(&pace->mutex);
 	pace->seen_answered++;
+	pace->recent <<= 1;
 	if (pace->learnt_rate > 0)
 	{
 		pace->learnt_rate *= LEARN_GROWTH;
@@ -309,6 +322,7 @@ forget_learnt(ProviderPace *pace)
 	pace->learnt_rate = pace->announced_rate = pace->first_learnt = 0;
 	pace->next_learnt = pace->seen_since = pace->quiet_until = 0;
 	pace->seen_answered = 0;
+	pace->recent = 0;
 	SpinLockRelease(&pace->mutex);
 }
 

@@ -45,13 +45,13 @@ sub run
 my $limited = '{"window_s": 5, "rpm": 40, "latency_ms": 20}';
 my ($out, $requests, $refused) = run('unconfigured, 429s only', $limited);
 is($out, '6000|6000|0|0', 'unconfigured limits: every prediction exact');
-cmp_ok($refused, '<=', 0.08 * $requests, "unconfigured limits: at most 8 % of requests refused ($refused of $requests)");
+cmp_ok($refused, '<=', 0.10 * $requests, "unconfigured limits: at most 10 % of requests refused ($refused of $requests)");
 cmp_ok($refused, '>=', 1, 'unconfigured limits: the limits did show (as 429s)');
 
 # preloaded: the next call starts from what this one learnt
 ($out, $requests, $refused) = run('unconfigured, learnt before', $limited);
 is($out, '6000|6000|0|0', 'learnt in an earlier call: every prediction exact');
-cmp_ok($refused, '<=', 0.03 * $requests, "learnt in an earlier call: at most 3 % refused ($refused of $requests)");
+cmp_ok($refused, '<=', 0.04 * $requests, "learnt in an earlier call: at most 4 % refused ($refused of $requests)");
 
 # configured limits: no 429 at all
 $node->safe_psql('postgres', q{
