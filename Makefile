@@ -13,8 +13,10 @@ OBJS = \
 	src/channel.o \
 	src/ctr_dist.o \
 	src/engine.o \
+	src/halves.o \
 	src/keys.o \
 	src/mock.o \
+	src/models.o \
 	src/multi.o \
 	src/personas.o \
 	src/plan.o \
@@ -26,8 +28,10 @@ OBJS = \
 	src/provider_json.o \
 	src/provider_openai.o \
 	src/provider_util.o \
+	src/quirks.o \
 	src/ratelimit.o \
 	src/report.o \
+	src/split.o \
 	src/stats.o \
 	src/transfer.o \
 	src/wait_events.o \

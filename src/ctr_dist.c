@@ -37,6 +37,7 @@
 #include "predict.h"
 #include "prompt.h"
 #include "provider.h"
+#include "quirks.h"
 #include "ratelimit.h"
 #include "stats.h"
 #include "window.h"
@@ -60,6 +61,7 @@ ctr_shmem_request(void)
 		prev_shmem_request_hook();
 	ratelimit_shmem_request();
 	stats_shmem_request();
+	quirks_shmem_request();
 }
 
 static void
@@ -69,6 +71,7 @@ ctr_shmem_startup(void)
 		prev_shmem_startup_hook();
 	ratelimit_shmem_startup();
 	stats_shmem_startup();
+	quirks_shmem_startup();
 }
 
 void

@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <time.h>
 #include <curl/curl.h>
 
 #include "access/xact.h"
@@ -30,8 +31,10 @@
 
 #include "breaker.h"
 #include "engine.h"
+#include "halves.h"
 #include "mock.h"
 #include "multi.h"
+#include "quirks.h"
 #include "ratelimit.h"
 #include "stats.h"
 #include "transfer.h"
@@ -64,6 +67,7 @@ struct Engine
 	Breaker		breaker[NUM_PROVIDERS];
 	CallBudget *budget;			/* the call's (budget.h) */
 	double		tokens_per_byte[NUM_PROVIDERS];	/* learnt bound; 0: not yet */
+	ModelQuirks quirks[NUM_PROVIDERS];	/* what each model refuses (quirks.c) */
 
 	/* engines of this process that hold resources (see engine_release) */
 	dlist_node	live_node;
@@ -242,6 +246,7 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 		engine->configs[configs[i].id] = configs[i];
 		engine->configured[configs[i].id] = true;
 		engine->concurrency[configs[i].id] = configs[i].max_concurrency;
+		quirks_recall(configs[i].id, configs[i].model, &engine->quirks[configs[i].id]);
 		max_connections += configs[i].max_concurrency;
 	}
 	multi_init(&engine->multi, cxt, max_connections);
@@ -270,6 +275,7 @@ engine_new_job(Engine *engine, const JobSpec *spec)
 	job->ad = spec->ad;
 	job->cache_key = spec->cache_key;
 	job->last_resort = spec->last_resort;
+	job->models = spec->models;
 	job->clicks = MemoryContextAllocZero(engine->cxt, Max(spec->n, 1));
 	return job;
 }
@@ -290,6 +296,15 @@ finish_job(Engine *engine, EngineJob *job, OutcomeClass cls, const char *reason,
 	job->exhausted = exhausted;
 	if (reason && job->reason != reason)
 		strlcpy(job->reason, reason, sizeof(job->reason));
+	if (job->parent)
+	{
+		/* a half: the job it belongs to is done when both halves are */
+		EngineJob  *whole = halves_merge(job);
+
+		if (whole)
+			finish_job(engine, whole, whole->cls, NULL, whole->exhausted);
+		return;
+	}
 	dlist_push_tail(&engine->done, &job->node);
 }
 
@@ -299,7 +314,7 @@ engine_submit(Engine *engine, EngineJob *job)
 	Assert(engine->configured[job->provider]);
 	job->not_before = 0;
 	job->cls = OUTCOME_OK;
-	job->attempts = job->throttles = job->retries = 0;
+	job->attempts = job->throttles = job->retries = job->param_retries = 0;
 	memset(&job->counters, 0, sizeof(job->counters));
 	job->reason[0] = '\0';
 	if (engine->dead[job->provider])
@@ -400,15 +415,126 @@ take_out_provider(Engine *engine, ProviderId provider, const char *reason)
 	bounce_waiting(engine, provider, OUTCOME_FATAL, reason, true);
 }
 
-/* Decide what an attempt's outcome means for its job */
-static void
-settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
+/* Send the job's halves instead of it; false if it cannot be split */
+static bool
+split_job(Engine *engine, EngineJob *job)
+{
+	EngineJob  *first;
+	EngineJob  *second;
+
+	if (!halves_make(engine->cxt, job, &first, &second))
+		return false;
+	stats_count_split(job->provider);
+	dlist_push_tail(&engine->waiting, &first->node);
+	dlist_push_tail(&engine->waiting, &second->node);
+	return true;
+}
+
+/*
+ * A 400 naming a parameter the model refuses: learn it (quirks.c) and send
+ * the request again at once without it, or with the next higher effort.
+ * False when there was nothing left to change: a rejection after all.
+ */
+static bool
+settle_param(Engine *engine, EngineJob *job, const Outcome *out, const RequestPlan *plan)
+{
+	ProviderId	p = job->provider;
+
+	if (++job->param_retries > 2 * NUM_PARAMS ||
+		!quirks_learn(&engine->quirks[p], plan, out->param))
+		return false;
+	quirks_remember(p, engine->configs[p].model, &engine->quirks[p]);
+	job->counters.unsupported++;
+	return true;
+}
+
+/*
+ * Rate limits wait, as the server says, without using up an attempt, and
+ * slow the provider down; flex out of capacity backs off, and after the
+ * retries goes elsewhere.  Returns the wait, or -1 when the job is done.
+ */
+static long
+settle_throttle(Engine *engine, EngineJob *job, const Outcome *out)
 {
 	ProviderId	p = job->provider;
 	long		wait_ms;
 
+	job->counters.throttled++;
+	if (out->capacity)
+	{
+		if (++job->attempts > engine->settings.max_retries)
+			return -1;
+		wait_ms = backoff_ms(job->attempts);
+		if (out->retry_after >= 0 && out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
+			wait_ms = Max(wait_ms, (long) (out->retry_after * 1000.0));
+		return wait_ms;
+	}
+	/* the server says we are too fast: halve our concurrency */
+	engine->concurrency[p] = Max(1, engine->concurrency[p] / 2);
+	engine->successes[p] = 0;
+	if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
+		++job->throttles > MAX_THROTTLE_WAITS)
+		return -1;
+	wait_ms = out->retry_after >= 0 ? (long) (out->retry_after * 1000.0)
+		: backoff_ms(job->throttles);
+	ratelimit_pause(p, wait_ms);
+	return wait_ms;
+}
+
+/*
+ * Transient errors retry with backoff.  An unusable answer is not asked
+ * again as it was (at temperature 0 it tends to come back the same): it
+ * goes to another provider first, and with none left it is sent in halves;
+ * an answer cut off at the output limit is sent in halves at once.  Returns
+ * the wait, -1 when the job is done (with *exhausted), -2 when it was split.
+ */
+static long
+settle_failure(Engine *engine, EngineJob *job, const Outcome *out, bool *exhausted)
+{
+	ProviderId	p = job->provider;
+	long		wait_ms;
+
+	if (out->cls == OUTCOME_SOFT)
+		job->counters.soft++;
+	else
+		job->counters.transient++;
+	*exhausted = true;
+	/* an open breaker sends a job elsewhere, if it has an elsewhere */
+	if (breaker_is_open(&engine->breaker[p]) && !job->last_resort)
+	{
+		*exhausted = false;
+		return -1;
+	}
+	if (out->cls == OUTCOME_SOFT && !job->last_resort && !out->truncated)
+	{
+		/* elsewhere first; it comes back here when no one else can answer */
+		*exhausted = false;
+		return -1;
+	}
+	if (++job->attempts > engine->settings.max_retries)
+		return -1;
+	if (out->cls == OUTCOME_SOFT && split_job(engine, job))
+		return -2;
+	wait_ms = backoff_ms(job->attempts);
+	if (out->retry_after >= 0 &&
+		out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
+		wait_ms = Max(wait_ms, (long) (out->retry_after * 1000.0));
+	return wait_ms;
+}
+
+/* Decide what an attempt's outcome means for its job */
+static void
+settle_attempt(Engine *engine, EngineJob *job, Outcome *out, const RequestPlan *plan)
+{
+	ProviderId	p = job->provider;
+	long		wait_ms = 0;
+	bool		exhausted = true;
+
 	job->tokens_in += out->tokens_in;
 	job->tokens_out += out->tokens_out;
+	job->counters.tokens_cached += out->tokens_cached;
+	job->counters.tokens_cache_write += out->tokens_cache_write;
+	job->counters.tokens_reasoning += out->tokens_reasoning;
 	job->http_status = out->http_status;
 	if (out->model[0])
 		strlcpy(job->model, out->model, sizeof(job->model));
@@ -440,6 +566,9 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 				engine->concurrency[p]++;
 				engine->successes[p] = 0;
 			}
+			/* a model list comes in pages */
+			if (job->models && job->models->next_page[0] && job->models->n < job->models->max)
+				break;
 			finish_job(engine, job, OUTCOME_OK, NULL, true);
 			return;
 		case OUTCOME_FATAL:
@@ -447,51 +576,40 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 			finish_job(engine, job, OUTCOME_FATAL, NULL, true);
 			take_out_provider(engine, p, out->reason);
 			return;
+		case OUTCOME_PARAM:
+			if (settle_param(engine, job, out, plan))
+				break;
+			/* FALLTHROUGH */
 		case OUTCOME_BUG:
 			job->counters.rejected++;
 			finish_job(engine, job, OUTCOME_BUG, NULL, true);
 			return;
+		case OUTCOME_TOO_LARGE:
+			/* the halves fit where the whole did not; one persona is as small as it gets */
+			job->counters.too_large++;
+			if (!split_job(engine, job))
+				finish_job(engine, job, OUTCOME_TOO_LARGE, NULL, true);
+			return;
 		case OUTCOME_THROTTLE:
-			job->counters.throttled++;
-			/* the server says we are too fast: halve our concurrency */
-			engine->concurrency[p] = Max(1, engine->concurrency[p] / 2);
-			engine->successes[p] = 0;
-			if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
-				++job->throttles > MAX_THROTTLE_WAITS)
+			if ((wait_ms = settle_throttle(engine, job, out)) < 0)
 			{
 				finish_job(engine, job, OUTCOME_THROTTLE, NULL, true);
 				return;
 			}
-			wait_ms = out->retry_after >= 0 ? (long) (out->retry_after * 1000.0)
-				: backoff_ms(job->throttles);
-			ratelimit_pause(p, wait_ms);
 			break;
 		case OUTCOME_TRANSIENT:
 		case OUTCOME_SOFT:
-			if (out->cls == OUTCOME_SOFT)
-				job->counters.soft++;
-			else
-				job->counters.transient++;
-			/* an open breaker sends a job elsewhere, if it has an elsewhere */
-			if (breaker_is_open(&engine->breaker[p]) && !job->last_resort)
-			{
-				finish_job(engine, job, out->cls, NULL, false);
+			wait_ms = settle_failure(engine, job, out, &exhausted);
+			if (wait_ms == -1)
+				finish_job(engine, job, out->cls, NULL, exhausted);
+			if (wait_ms < 0)
 				return;
-			}
-			if (++job->attempts > engine->settings.max_retries)
-			{
-				finish_job(engine, job, out->cls, NULL, true);
-				return;
-			}
-			wait_ms = backoff_ms(job->attempts);
-			if (out->retry_after >= 0 &&
-				out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
-				wait_ms = Max(wait_ms, (long) (out->retry_after * 1000.0));
 			break;
 		default:
 			elog(ERROR, "unexpected outcome class %d", (int) out->cls);
 	}
-	job->retries++;
+	if (out->cls != OUTCOME_OK)
+		job->retries++;
 	job->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
 	dlist_push_tail(&engine->waiting, &job->node);
 }
@@ -546,25 +664,51 @@ finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 	uint8		clicks[CTR_MAX_BATCH];
 	int			retries_before = job->retries;
 	double		latency_ms;
+	RequestPlan plan = t->plan;
 
 	memset(&out, 0, sizeof(out));
 	out.n = job->n;
 	out.kind = job->kind;
 	out.clicks = clicks;
 	out.retry_after = -1;
+	out.price_factor = -1;
 
 	transfer_outcome(t, code, &out);
-	if (out.cls == OUTCOME_OK)
+	if (out.cls == OUTCOME_OK && job->models == NULL)
 		memcpy(job->clicks, clicks, job->n);
 	pause_if_exhausted(engine, job->provider, &t->hints);
 	latency_ms = (double) (GetCurrentTimestamp() - t->started) / 1000.0;
-	learn_tokens_per_byte(engine, job->provider, out.tokens_in, t->body_len);
+	if (job->models == NULL)
+		learn_tokens_per_byte(engine, job->provider, out.tokens_in, t->body_len);
+	job->counters.cost_usd += t->cost_usd;
 
 	engine->in_flight[job->provider]--;
 	transfer_release(t, &engine->multi, true);
-	settle_attempt(engine, job, &out);
-	stats_count_attempt(cfg, out.cls, out.http_status, latency_ms,
-						out.tokens_in, out.tokens_out, job->retries > retries_before);
+	settle_attempt(engine, job, &out, &plan);
+	stats_count_attempt(cfg, &out, latency_ms, plan.price_factor, job->retries > retries_before);
+}
+
+/*
+ * What the job's next request asks for: the provider's plan, given what
+ * its model is known to refuse (here and, preloaded, in other sessions).
+ */
+static void
+plan_attempt(Engine *engine, EngineJob *job, RequestPlan *plan)
+{
+	ProviderId	p = job->provider;
+	ModelQuirks *quirks = &engine->quirks[p];
+
+	memset(plan, 0, sizeof(*plan));
+	plan->price_factor = 1.0;
+	if (job->models)
+		return;					/* a GET: nothing to plan */
+	quirks_recall(p, engine->configs[p].model, quirks);
+	provider_ops(p)->plan(&engine->configs[p], quirks, job->n, job->kind,
+						  (double) time(NULL), plan);
+	plan->step = quirks->reasoning_step;
+	job->counters.dropped |= quirks->dropped;
+	if (quirks->reasoning_step > 0)
+		job->counters.dropped |= EFFORT_RAISED;
 }
 
 /* Start whatever may start now; returns ms until the next job is due, or -1 */
@@ -580,6 +724,7 @@ dispatch(Engine *engine)
 		EngineJob  *job = dlist_container(EngineJob, node, iter.cur);
 		ProviderId	p = job->provider;
 		Transfer   *t;
+		RequestPlan plan;
 		long		wait;
 
 		if (job->not_before > now)
@@ -613,9 +758,11 @@ dispatch(Engine *engine)
 					   "circuit breaker open: most recent requests failed", false);
 			continue;
 		}
-		job->est_tokens = batch_tokens_in(job->text_len) + batch_tokens_out(job->n, job->kind);
+		plan_attempt(engine, job, &plan);
+		job->est_tokens = job->models ? 0 : batch_tokens_in(job->text_len) + plan.max_tokens_out;
 		t = transfer_create(engine->cxt, &engine->transfers, job,
 							&engine->configs[p], engine->settings.rate_window_ms);
+		t->plan = plan;
 		if (!transfer_acquire(t, &wait))
 		{
 			/* give back a probe the limiter did not let through */

@@ -60,7 +60,7 @@ json_body_is_blank(const char *body, size_t len)
 
 void
 json_add_chat_messages(cJSON *root, const char *model,
-					   const char *system, const char *user)
+					   const char *system, const char *user, bool temperature)
 {
 	cJSON	   *messages;
 	cJSON	   *msg;
@@ -75,5 +75,6 @@ json_add_chat_messages(cJSON *root, const char *model,
 	cJSON_AddStringToObject(msg, "role", "user");
 	cJSON_AddStringToObject(msg, "content", user);
 	cJSON_AddItemToArray(messages, msg);
-	cJSON_AddNumberToObject(root, "temperature", 0);
+	if (temperature)
+		cJSON_AddNumberToObject(root, "temperature", 0);
 }

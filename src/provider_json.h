@@ -21,7 +21,8 @@ extern bool json_body_is_blank(const char *body, size_t len);
 
 /* building requests (cJSON only) */
 extern void json_add_chat_messages(cJSON *root, const char *model,
-								   const char *system, const char *user);
+								   const char *system, const char *user,
+								   bool temperature);
 
 /* backend: print the body into req (palloc) and free the cJSON tree */
 extern void json_finish_request(cJSON *root, ProviderRequest *req);

@@ -62,9 +62,11 @@ typedef struct Transfer
 	bool		slot_held;		/* a limiter slot is ours to give back */
 	CallBudget *budget;			/* where the reservation was made, or NULL */
 	double		reserved_usd;	/* this request's upper bound */
+	RequestPlan plan;			/* what it asks for (ops->plan) */
 	size_t		body_len;		/* bytes of the request body */
 	int64		used_in;		/* the response's usage, once known */
 	int64		used_out;
+	double		cost_usd;		/* and what that cost */
 	CURL	   *easy;
 	struct curl_slist *headers;
 	ResponseBuffer response;
@@ -80,7 +82,7 @@ extern Transfer *transfer_create(MemoryContext cxt, dlist_head *list, EngineJob 
 /* Take a limiter slot for the job's estimate; false with *wait_ms if not now */
 extern bool transfer_acquire(Transfer *t, long *wait_ms);
 
-/* Build the request (may raise: the release path cleans up) */
+/* Build the request as t->plan says (may raise: the release path cleans up) */
 extern void transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch);
 
 /* Reserve the request's upper bound in the call's budget; false if refused */

@@ -285,8 +285,9 @@ handle_result(CallState *cs, const ChannelResult *res)
 	t->rejected += res->counters.rejected;
 	t->breaker_trips += res->counters.breaker_trips;
 	t->paced_ms += res->counters.paced_ms;
+	report_tally_usage(t, &res->counters);
 	t->last_answer = GetCurrentTimestamp();
-	ad->cost_usd += cost_of(&cs->play[play], res->tokens_in, res->tokens_out);
+	ad->cost_usd += res->counters.cost_usd;
 
 	if (res->cls == OUTCOME_OK)
 	{
