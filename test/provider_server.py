@@ -2316,7 +2316,7 @@ class App:
         return self.answer(a, req, fault, cfg), req, fault, violated
 
     def list_models(self, provider, headers, query, in_flight, seq):
-        """GET .../models: auth, limits and error faults as for any request, then the
+        """GET .../models: auth, limits, error faults and reset/hang as for any request, then the
         provider's list (OpenAI with shutdown_date where one is announced, Gemini in
         pages of models_page_size, with token limits and supported methods)."""
         cfg = self.config.providers[provider]
@@ -2342,6 +2342,8 @@ class App:
         fault = self.pick_fault(cfg, seq, None)
         if fault and fault.kind in ERROR_FAULTS and fault.kind != "flex_unavailable":
             return a.fault_error(fault.kind, fault, probe, cfg, self), fault, violated
+        if fault and fault.kind in ("reset", "hang"):
+            return self.answer(a, probe, fault, cfg), fault, violated
         return a.model_list(cfg, query, violate), None, violated
 
     def request_limits(self, a, cfg, key, in_flight, raw, route_params):

@@ -1004,6 +1004,15 @@ class TodayTests(ServerCase):
         self.assertIn("models/gemini-2.5-flash-lite", names)
         self.assertIn("models/gemini-embedding-001", names)
         self.assertEqual(self.stats()["gemini"]["models_requests"], len(names) // 2 + len(names) % 2)
+        # a hang holds a model list as it holds a completion
+        self.set_fault("openai", "hang", {"seconds": 0.2})
+        t0 = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("GET", "/openai/v1/models", headers={"Authorization": "Bearer " + KEYS["openai"]})
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            conn.getresponse().read()
+        conn.close()
+        self.assertGreaterEqual(time.monotonic() - t0, 0.18)
 
     def test_context_and_output_limits(self):
         self.configure({"model_info": {"gpt-4o-mini": {"context": 300}, "deepseek-chat": {"context": 300},
