@@ -1,7 +1,14 @@
-# ctr_dist: PGXS build, plus the two commands of the README:
-#   make demo   install what is missing, build, start a throwaway cluster,
-#               load sample personas and run ctr_predict
-#   make test   the same set-up, then the whole test suite
+# ctr_dist: PGXS build, plus the commands of the README:
+#   make demo          install what is missing, build, start a throwaway
+#                      cluster, load sample personas and run ctr_predict
+#   make test          the same set-up, then the whole test suite
+#   make test-matrix   the suite on every PostgreSQL major Debian has, each
+#                      in a Debian chroot, and the Debian package of each
+#   make deb           the Debian package for PG_MAJOR, built in its chroot
+#                      and installed into a clean one
+#   make dist          the PGXN release archive, ctr_dist-VERSION.zip
+# PG_MAJOR=NN picks the PostgreSQL major for demo, test and deb (default 15,
+# the host's); PG_CONFIG=path builds against any other installation.
 
 EXTENSION = ctr_dist
 MODULE_big = ctr_dist
@@ -31,6 +38,7 @@ OBJS = \
 	src/quirks.o \
 	src/ratelimit.o \
 	src/report.o \
+	src/resolve.o \
 	src/split.o \
 	src/stats.o \
 	src/transfer.o \
@@ -38,13 +46,13 @@ OBJS = \
 	src/window.o \
 	src/worker.o
 
-# no JIT bitcode: clang need not be installed
-with_llvm = no
+# no JIT bitcode: clang need not be installed (override: PGXS sets it later)
+override with_llvm = no
 
 # the version, once: from the control file
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/ctr_dist.control)
 PG_CPPFLAGS = -I$(srcdir)/src -DCTR_DIST_VERSION='"$(EXTVERSION)"'
-SHLIB_LINK = -lcurl -lcjson -lm
+SHLIB_LINK = -lcurl -lcjson -lm -lpthread
 
 REGRESS = setup contract bad_input plan mock security operations lifetimes
 REGRESS_OPTS = --inputdir=$(srcdir) --outputdir=$(CURDIR)
@@ -52,14 +60,24 @@ REGRESS_OPTS = --inputdir=$(srcdir) --outputdir=$(CURDIR)
 # TAP tests (test/t) need the postgres user and the test provider server:
 # test/run-tests.sh runs them after pg_regress.
 
-EXTRA_CLEAN = results regression.diffs regression.out tmp_check
+EXTRA_CLEAN = results regression.diffs regression.out tmp_check src/.pg_version
 
 # On a machine without PostgreSQL's development files, pg_config does not
 # exist yet: the demo and test targets install it first.
-PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
+PG_MAJOR ?= 15
+export PG_MAJOR
+PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config && echo /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config || echo pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
+
+# objects built against another major are never linked: rebuild them all
+# when PG_CONFIG names another PostgreSQL
+PG_BUILD_VERSION := $(shell $(PG_CONFIG) --version) $(PG_CONFIG)
+src/.pg_version: FORCE
+	@echo '$(PG_BUILD_VERSION)' | cmp -s - $@ || echo '$(PG_BUILD_VERSION)' > $@
+$(OBJS): src/.pg_version
+.PHONY: FORCE
 else
 all:
 	@echo "PostgreSQL development files are missing: run 'make demo' or 'make test' (they install them), or test/install-deps.sh" >&2
@@ -72,6 +90,22 @@ demo:
 
 test:
 	bash test/run-tests.sh
+
+# MAJORS="17 18" for some of them; CTR_CHROOTS moves the chroots
+MAJORS ?= 15 17 18 19
+.PHONY: test-matrix deb dist
+test-matrix:
+	bash test/matrix.sh $(MAJORS)
+
+deb:
+	bash test/deb.sh $(PG_MAJOR)
+
+# the tracked files of HEAD, as PGXN wants them: one directory
+# ctr_dist-VERSION/ in a zip named the same
+dist:
+	python3 test/pgxn_meta_check.py META.json
+	git archive --format=zip --prefix=ctr_dist-$(EXTVERSION)/ -o ctr_dist-$(EXTVERSION).zip HEAD
+	@echo ctr_dist-$(EXTVERSION).zip
 
 # the suite against PostgreSQL 15 built from Debian's source with assertions
 # (test/pgbuild.sh, cached in /var/tmp/ctr-dist-pg); fails on any assertion

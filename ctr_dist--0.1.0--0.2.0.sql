@@ -33,6 +33,27 @@ COMMENT ON VIEW ctr_dist.rate_limits IS
 GRANT SELECT ON ctr_dist.rate_limits TO PUBLIC;
 
 -- ---------------------------------------------------------------------
+-- Extension-script hazards of 0.1.0 (its script is released and frozen,
+-- so they are fixed here; self-contained, every name qualified)
+-- ---------------------------------------------------------------------
+-- Checked in ctr_dist--0.1.0.sql: every object is made with a plain CREATE
+-- (no CREATE OR REPLACE, no IF NOT EXISTS: an object someone made first
+-- makes CREATE EXTENSION fail instead of being adopted); CREATE SCHEMA
+-- ctr_dist fails if the schema exists, so nobody else owns or can write
+-- into it (PUBLIC gets USAGE only); ctr_dist.run pins search_path and
+-- qualifies @extschema@.ctr_predict; views, defaults and constraints bind
+-- their functions and operators when the script runs, under the
+-- search_path CREATE EXTENSION sets (pg_catalog first).
+--
+-- The one hazard: ctr_dist.purge_runs is LANGUAGE sql without a search_path
+-- of its own, so its clock_timestamp(), -, < and <> are looked up in the
+-- caller's search_path each time it runs.  A caller whose path puts a
+-- schema other roles can create in ahead of pg_catalog (a superuser's
+-- pg_cron job, say) would run their function or operator with its rights.
+ALTER FUNCTION ctr_dist.purge_runs(pg_catalog.interval)
+    SET search_path = pg_catalog, pg_temp;
+
+-- ---------------------------------------------------------------------
 -- Today's providers (issue 15): cached and reasoning tokens in the
 -- statistics, the last call and stored runs; the models each provider
 -- offers.  The columns 0.1.0 had keep their places; new ones come after.

@@ -24,7 +24,8 @@
 #include "provider_json.h"
 
 /* port.h maps printf-family names to pg_* ones; write(2) avoids them */
-static void pg_attribute_noreturn()
+/* C11's _Noreturn: pg_attribute_noreturn() is gone in 18 */
+static _Noreturn void
 stub_abort(const char *name)
 {
 	static const char prefix[] = "fuzz stub: backend function called outside PostgreSQL: ";

@@ -2,8 +2,8 @@
  *
  * stubs_prompt.c
  *	  Just enough of the backend to run src/prompt.c outside PostgreSQL,
- *	  for fuzz_prompt: palloc/pfree on malloc, a real StringInfo, and
- *	  pg_strcasecmp.  The GUC and elog symbols that prompt.c's setting code
+ *	  for fuzz_prompt: palloc/pfree on malloc, a real StringInfo,
+ *	  pg_strcasecmp and pg_ultoa_n.  The GUC and elog symbols that prompt.c's setting code
  *	  references abort, as in stubs.c: the harness never defines settings.
  *
  * fuzz_prompt_batch() is the harness's way in: the harness itself cannot
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "lib/stringinfo.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -24,7 +25,8 @@
 
 #undef vsnprintf
 
-static void pg_attribute_noreturn()
+/* C11's _Noreturn: pg_attribute_noreturn() is gone in 18 */
+static _Noreturn void
 stub_abort(const char *name)
 {
 	static const char prefix[] = "fuzz stub: backend function called outside PostgreSQL: ";
@@ -90,13 +92,36 @@ enlargeStringInfo(StringInfo str, int needed)
 	str->maxlen = newlen;
 }
 
+/* 16 made data a const void * */
+#if PG_VERSION_NUM >= 160000
+void
+appendBinaryStringInfo(StringInfo str, const void *data, int datalen)
+#else
 void
 appendBinaryStringInfo(StringInfo str, const char *data, int datalen)
+#endif
 {
 	enlargeStringInfo(str, datalen);
 	memcpy(str->data + str->len, data, datalen);
 	str->len += datalen;
 	str->data[str->len] = '\0';
+}
+
+/* numutils.c's: the decimal digits of l, not terminated; returns how many */
+int
+pg_ultoa_n(uint32 l, char *a)
+{
+	char		digits[10];
+	int			n = 0;
+
+	do
+	{
+		digits[n++] = (char) ('0' + l % 10);
+		l /= 10;
+	} while (l != 0);
+	for (int i = 0; i < n; i++)
+		a[i] = digits[n - 1 - i];
+	return n;
 }
 
 void
@@ -174,10 +199,30 @@ fuzz_prompt_batch(const char *ad, const char *platform, int n, int ncols,
 	StringInfoData out;
 	char	   *call_text = prompt_call_text(ad, platform);
 
+	bool	   *plain = malloc(sizeof(bool) * (ncols > 0 ? ncols : 1));
+
+	/*
+	 * A column is plain, as personas.c says of numbers and dates, only when
+	 * none of its values holds a byte that would need escaping: digits and
+	 * the few signs that numbers and dates use.
+	 */
+	for (int c = 0; c < ncols; c++)
+	{
+		plain[c] = true;
+		for (int i = 0; i < n && plain[c]; i++)
+		{
+			const char *v = values[(size_t) i * ncols + c];
+
+			if (v != NULL)
+				plain[c] = *v != '\0' && strspn(v, "0123456789.-+:") == strlen(v);
+		}
+	}
+
 	initStringInfo(&out);
 	appendStringInfoString(&out, call_text);
 	pfree(call_text);
-	prompt_personas(&out, n, ncols, names, values);
+	prompt_personas(&out, n, ncols, names, values, plain);
+	free(plain);
 	*len = (size_t) out.len;
 	return out.data;
 }

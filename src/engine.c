@@ -36,6 +36,7 @@
 #include "multi.h"
 #include "quirks.h"
 #include "ratelimit.h"
+#include "resolve.h"
 #include "stats.h"
 #include "transfer.h"
 
@@ -68,6 +69,11 @@ struct Engine
 	CallBudget *budget;			/* the call's (budget.h) */
 	double		tokens_per_byte[NUM_PROVIDERS];	/* learnt bound; 0: not yet */
 	ModelQuirks quirks[NUM_PROVIDERS];	/* what each model refuses (quirks.c) */
+
+	/* each provider's host, looked up by the engine (resolve.h) */
+	Lookup	   *lookup[NUM_PROVIDERS];
+	TimestampTz lookup_started[NUM_PROVIDERS];
+	struct curl_slist *resolve[NUM_PROVIDERS];	/* once the lookup is done */
 
 	/* engines of this process that hold resources (see engine_release) */
 	dlist_node	live_node;
@@ -162,6 +168,14 @@ engine_release(void *arg)
 		transfer_release(dlist_container(Transfer, node, iter.cur), &engine->multi, false);
 	multi_release(&engine->multi);
 	for (int i = 0; i < NUM_PROVIDERS; i++)
+	{
+		/* a lookup still running goes on alone, and frees itself */
+		lookup_abandon(engine->lookup[i]);
+		engine->lookup[i] = NULL;
+		curl_slist_free_all(engine->resolve[i]);
+		engine->resolve[i] = NULL;
+	}
+	for (int i = 0; i < NUM_PROVIDERS; i++)
 		explicit_bzero(engine->configs[i].api_key, sizeof(engine->configs[i].api_key));
 }
 
@@ -193,6 +207,61 @@ engine_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		if (engine->subxact >= mySubid)
 			engine_release(engine);
 	}
+}
+
+/* Look a provider's host up, so that curl never has to (resolve.h) */
+static void
+start_lookup(Engine *engine, ProviderId p)
+{
+	if (p == PROVIDER_MOCK)
+		return;
+	lookup_abandon(engine->lookup[p]);
+	engine->lookup[p] = lookup_start(engine->configs[p].base_url);
+	engine->lookup_started[p] = GetCurrentTimestamp();
+}
+
+/*
+ * May a request of this provider go now, as far as its host lookup goes?
+ * Its addresses are known, or nothing is looked up: yes.  The lookup runs:
+ * not yet.  It ran longer than the connect timeout: the attempt fails as a
+ * connection that could not be made would (and the lookup starts over).
+ */
+static bool
+lookup_ready(Engine *engine, ProviderId p, bool *timed_out)
+{
+	Lookup	   *l = engine->lookup[p];
+
+	*timed_out = false;
+	if (l == NULL || engine->resolve[p] != NULL)
+		return true;
+	switch (lookup_state(l))
+	{
+		case LOOKUP_DONE:
+			{
+				struct curl_slist *list = curl_slist_append(NULL, lookup_resolve_entry(l));
+
+				if (list == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_OUT_OF_MEMORY),
+							 errmsg("out of memory")));
+				engine->resolve[p] = list;
+				return true;
+			}
+		case LOOKUP_FAILED:
+			/* curl looks it up and reports what it finds */
+			lookup_abandon(l);
+			engine->lookup[p] = NULL;
+			return true;
+		case LOOKUP_PENDING:
+			break;
+	}
+	if (TimestampDifferenceExceeds(engine->lookup_started[p], GetCurrentTimestamp(),
+								   engine->settings.connect_timeout_ms))
+	{
+		*timed_out = true;
+		start_lookup(engine, p);
+	}
+	return false;
 }
 
 Engine *
@@ -250,6 +319,8 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 		max_connections += configs[i].max_concurrency;
 	}
 	multi_init(&engine->multi, cxt, max_connections);
+	for (int i = 0; i < nconfigs; i++)
+		start_lookup(engine, configs[i].id);
 	return engine;
 }
 
@@ -726,6 +797,7 @@ dispatch(Engine *engine)
 		Transfer   *t;
 		RequestPlan plan;
 		long		wait;
+		bool		lookup_timed_out;
 
 		if (job->not_before > now)
 		{
@@ -743,6 +815,25 @@ dispatch(Engine *engine)
 		}
 		if (engine->in_flight[p] >= engine->concurrency[p])
 			continue;
+		if (!lookup_ready(engine, p, &lookup_timed_out))
+		{
+			if (lookup_timed_out)
+			{
+				Outcome		out;
+
+				/* as if the connection could not be made: retried, failed over */
+				memset(&out, 0, sizeof(out));
+				out.retry_after = -1;
+				outcome_fail(&out, OUTCOME_TRANSIENT, "could not resolve the host of %s: no answer",
+							 provider_ops(p)->name);
+				dlist_delete(&job->node);
+				settle_attempt(engine, job, &out, NULL);
+				continue;
+			}
+			if (next < 0 || next > 20)
+				next = 20;		/* look again soon */
+			continue;
+		}
 		if (!breaker_allows(&engine->breaker[p]))
 		{
 			if (job->last_resort)
@@ -774,7 +865,7 @@ dispatch(Engine *engine)
 				next = wait;
 			continue;
 		}
-		transfer_build(t, &engine->settings, engine->scratch);
+		transfer_build(t, &engine->settings, engine->scratch, engine->resolve[p]);
 		if (!transfer_reserve(t, engine->budget, tokens_per_byte_bound(engine, p)))
 		{
 			/* it could take the call over its budget: nothing more goes out */

@@ -21,6 +21,11 @@
  *	response, limiter					list		done, else engine_release
  *	slot (transfer.h)
  *	keys (configs[])	engine_create	Engine		wiped by engine_release
+ *	host lookups		engine_create	Engine and	engine_release abandons its
+ *	(resolve.h)			(a thread each)	the thread	reference; the thread frees
+ *										(refcount)	the lookup when it returns
+ *	CURLOPT_RESOLVE		dispatch, once	Engine		engine_release, after every
+ *	lists				a lookup is done			easy handle is gone
  *	job texts			the owner		the owner	the owner, after the job
  *
  * engine_release() runs exactly once whichever way the engine ends, from

@@ -181,7 +181,9 @@ rebuild_wait_set(CurlMulti *m)
 	m->wes = NULL;
 	m->wes = ctr_create_wait_event_set(m->cxt, m->nsockets + 2);
 	AddWaitEventToSet(m->wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(m->wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	/* a stand-alone backend (postgres --single) has no postmaster to watch */
+	if (IsUnderPostmaster)
+		AddWaitEventToSet(m->wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (int i = 0; i < m->nsockets; i++)
 	{
 		uint32		events = 0;

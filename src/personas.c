@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
@@ -91,6 +92,35 @@ append_order_item(StringInfo sql, Form_pg_attribute att)
 		appendStringInfoString(sql, "::pg_catalog.text");
 }
 
+/*
+ * Types whose text never holds a byte the prompt escapes (control
+ * characters, backslash, '|', ';'), whatever DateStyle or locale: their
+ * values skip the escaper.  Domains and everything else are escaped.
+ */
+static bool
+plain_type(Oid type)
+{
+	switch (type)
+	{
+		case BOOLOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+		case DATEOID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case UUIDOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
 void
 persona_reader_open(PersonaReader *reader, Oid relid)
 {
@@ -136,6 +166,7 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	reader->names = palloc(sizeof(char *) * desc->natts);
 	reader->outfuncs = palloc(sizeof(FmgrInfo) * desc->natts);
 	reader->kinds = palloc(desc->natts);
+	reader->plain = palloc(sizeof(bool) * desc->natts);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT (%s)::pg_catalog.text", keyexpr.data);
@@ -153,6 +184,7 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 		fmgr_info(outfunc, &reader->outfuncs[c]);
 		reader->kinds[c] = (att->atttypid == JSONOID || att->atttypid == JSONBOID) ? 'j' :
 			(att->atttypid == BOOLOID) ? 'b' : ' ';
+		reader->plain[c] = plain_type(att->atttypid);
 		c++;
 	}
 	reader->ncols = c;
@@ -191,6 +223,8 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 	char	  **values;
 	StringInfoData out;
 	int			n;
+	Datum	   *datums;
+	bool	   *nulls;
 	MemoryContext batch_cxt = CurrentMemoryContext;
 
 	if (reader->eof)
@@ -212,26 +246,25 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 	batch->n = n;
 	batch->keys = palloc(sizeof(char *) * n);
 	values = palloc0(sizeof(char *) * (size_t) n * Max(reader->ncols, 1));
+	/* the key, then the columns: one deform per row, not one walk per column */
+	datums = palloc(sizeof(Datum) * (reader->ncols + 1));
+	nulls = palloc(sizeof(bool) * (reader->ncols + 1));
+	Assert(tuptable->tupdesc->natts == reader->ncols + 1);
 	for (int i = 0; i < n; i++)
 	{
-		HeapTuple	tup = tuptable->vals[i];
-		bool		isnull;
-		Datum		d;
-
-		d = SPI_getbinval(tup, tuptable->tupdesc, 1, &isnull);
-		batch->keys[i] = isnull ? NULL : TextDatumGetCString(d);
+		heap_deform_tuple(tuptable->vals[i], tuptable->tupdesc, datums, nulls);
+		batch->keys[i] = nulls[0] ? NULL : TextDatumGetCString(datums[0]);
 		for (int c = 0; c < reader->ncols; c++)
-		{
-			d = SPI_getbinval(tup, tuptable->tupdesc, c + 2, &isnull);
-			if (!isnull)
-				values[(size_t) i * reader->ncols + c] = render_value(reader, c, d);
-		}
+			if (!nulls[c + 1])
+				values[(size_t) i * reader->ncols + c] = render_value(reader, c, datums[c + 1]);
 	}
+	pfree(nulls);
+	pfree(datums);
 	SPI_freetuptable(tuptable);
 
 	initStringInfo(&out);
 	appendStringInfoString(&out, call_text);
-	prompt_personas(&out, n, reader->ncols, reader->names, values);
+	prompt_personas(&out, n, reader->ncols, reader->names, values, reader->plain);
 	batch->text = out.data;
 	batch->text_len = out.len;
 

@@ -19,6 +19,7 @@ typedef struct PersonaReader
 	char	  **names;
 	FmgrInfo   *outfuncs;		/* one per prompt column */
 	char	   *kinds;			/* 'j' json, 'b' bool, ' ' other */
+	bool	   *plain;			/* values never need escaping (numbers...) */
 	int64		nread;
 	bool		eof;
 	char	   *relname;		/* qualified and quoted */

@@ -27,9 +27,12 @@
  */
 #include "postgres.h"
 
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "prompt.h"
+#include "textscan.h"
 
 char	   *ctr_ad = NULL;
 char	   *ctr_platform = NULL;
@@ -137,76 +140,67 @@ prompt_system(bool object_root, AnswerKind kind)
 #undef JUDGE
 }
 
-/* bytes prompt_escape would append for s (plus one per ':' in a name) */
-static size_t
-escaped_len(const char *s, bool name)
-{
-	size_t		len = 0;
+/*
+ * What a special byte becomes: a backslash and its letter here when it has
+ * one, else "\xHH".  ':' is special in column names only.
+ */
+static const char esc_letter[256] = {
+	['\t'] = 't', ['\n'] = 'n', ['\r'] = 'r',
+	['\\'] = '\\', ['|'] = '|', [';'] = ';', [':'] = ':',
+};
 
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-	{
-		if (*p == '\\' || *p == '\n' || *p == '\r' || *p == '\t' ||
-			*p == '|' || *p == ';' || (name && *p == ':'))
-			len += 2;
-		else if (*p < 0x20 || *p == 0x7f)
-			len += 4;
-		else
-			len += 1;
-	}
-	return len;
+#define SPECIAL(name)	'\\', '|', ';', (name) ? ':' : ';'
+
+/* bytes escape_text appends for s; *raw gets strlen(s) */
+static size_t
+escaped_len(const char *s, bool name, size_t *raw)
+{
+	size_t		len = strlen(s);
+	size_t		extra = 0;
+
+	for (size_t i = textscan_plain(s, len, SPECIAL(name)); i < len;
+		 i += 1 + textscan_plain(s + i + 1, len - i - 1, SPECIAL(name)))
+		extra += esc_letter[(unsigned char) s[i]] ? 1 : 3;
+	*raw = len;
+	return len + extra;
 }
 
 static void
 escape_text(StringInfo out, const char *s, bool name)
 {
-	const char *run = s;
-	const unsigned char *p;
+	size_t		len = strlen(s);
+	size_t		i = 0;
 
-	for (p = (const unsigned char *) s; *p; p++)
+	for (;;)
 	{
-		char		esc = 0;
+		size_t		run = textscan_plain(s + i, len - i, SPECIAL(name));
+		unsigned char ch;
 
-		switch (*p)
-		{
-			case ':':
-				/* a column name ends at the first unescaped colon */
-				if (!name)
-					continue;
-				esc = ':';
-				break;
-			case '\\':
-				esc = '\\';
-				break;
-			case '\n':
-				esc = 'n';
-				break;
-			case '\r':
-				esc = 'r';
-				break;
-			case '\t':
-				esc = 't';
-				break;
-			case '|':
-				esc = '|';
-				break;
-			case ';':
-				esc = ';';
-				break;
-			default:
-				if (*p >= 0x20 && *p != 0x7f)
-					continue;
-		}
-		appendBinaryStringInfo(out, run, (const char *) p - run);
-		if (esc)
+		appendBinaryStringInfo(out, s + i, run);
+		i += run;
+		if (i >= len)
+			break;
+		ch = (unsigned char) s[i++];
+		if (esc_letter[ch])
 		{
 			appendStringInfoChar(out, '\\');
-			appendStringInfoChar(out, esc);
+			appendStringInfoChar(out, esc_letter[ch]);
 		}
 		else
-			appendStringInfo(out, "\\x%02x", *p);
-		run = (const char *) p + 1;
+			appendStringInfo(out, "\\x%02x", ch);
 	}
-	appendBinaryStringInfo(out, run, (const char *) p - run);
+}
+
+#undef SPECIAL
+
+/* a value measured by prompt_personas: clean ones are copied whole */
+static inline void
+append_value(StringInfo out, const char *s, size_t raw, size_t escaped)
+{
+	if (raw == escaped)
+		appendBinaryStringInfo(out, s, raw);
+	else
+		escape_text(out, s, false);
 }
 
 void
@@ -217,17 +211,24 @@ prompt_escape(StringInfo out, const char *s)
 
 void
 prompt_personas(StringInfo out, int n, int ncols,
-				char *const *names, char *const *values)
+				char *const *names, char *const *values, const bool *plain)
 {
 	size_t		header_size = 0;
 	size_t		labelled_size = 0;
+	size_t		ncells = (size_t) n * ncols;
 	size_t	   *name_len = palloc(sizeof(size_t) * Max(ncols, 1));
+	/* raw and escaped length of every value, measured once */
+	size_t	   *raw = palloc(sizeof(size_t) * Max(ncells, 1));
+	size_t	   *esc = palloc(sizeof(size_t) * Max(ncells, 1));
+	bool		header;
 
 	/* measure both forms exactly, then write the shorter one */
 	header_size = strlen("fields: ") + 1;
 	for (int c = 0; c < ncols; c++)
 	{
-		name_len[c] = escaped_len(names[c], true);
+		size_t		unused;
+
+		name_len[c] = escaped_len(names[c], true, &unused);
 		header_size += name_len[c] + (c > 0);
 	}
 	for (int i = 0; i < n; i++)
@@ -237,22 +238,28 @@ prompt_personas(StringInfo out, int n, int ncols,
 
 		for (int c = 0; c < ncols; c++)
 		{
-			const char *v = values[i * ncols + c];
-			size_t		vlen;
+			size_t		k = (size_t) i * ncols + c;
 
-			if (v == NULL)
+			if (values[k] == NULL)
 				continue;
-			vlen = escaped_len(v, false);
+			if (plain[c])
+				esc[k] = raw[k] = strlen(values[k]);
+			else
+				esc[k] = escaped_len(values[k], false, &raw[k]);
 			last = c;
-			header_size += vlen;
-			labelled_size += name_len[c] + 2 + vlen + (first ? 0 : 2);
+			header_size += esc[k];
+			labelled_size += name_len[c] + 2 + esc[k] + (first ? 0 : 2);
 			first = false;
 		}
 		header_size += Max(last, 0);	/* separators up to the last value */
 	}
+	header = header_size <= labelled_size;
 
+	/* one allocation for the whole batch text */
+	enlargeStringInfo(out, (int) Min(header ? header_size : labelled_size,
+									 (size_t) MaxAllocSize / 2) + n * 16 + 32);
 	appendStringInfo(out, "Personas: %d\n", n);
-	if (header_size <= labelled_size)
+	if (header)
 	{
 		appendStringInfoString(out, "fields: ");
 		for (int c = 0; c < ncols; c++)
@@ -265,10 +272,17 @@ prompt_personas(StringInfo out, int n, int ncols,
 	}
 	for (int i = 0; i < n; i++)
 	{
-		char *const *row = values + (size_t) i * ncols;
+		size_t		base = (size_t) i * ncols;
+		char *const *row = values + base;
 
-		appendStringInfo(out, "[%d] ", i + 1);
-		if (header_size <= labelled_size)
+		/* "[k] ", without a printf per persona */
+		enlargeStringInfo(out, 16);
+		out->data[out->len++] = '[';
+		out->len += pg_ultoa_n((uint32) (i + 1), out->data + out->len);
+		out->data[out->len++] = ']';
+		out->data[out->len++] = ' ';
+		out->data[out->len] = '\0';
+		if (header)
 		{
 			int			last = -1;
 
@@ -280,7 +294,7 @@ prompt_personas(StringInfo out, int n, int ncols,
 				if (c > 0)
 					appendStringInfoChar(out, '|');
 				if (row[c] != NULL)
-					prompt_escape(out, row[c]);
+					append_value(out, row[c], raw[base + c], esc[base + c]);
 			}
 		}
 		else
@@ -295,11 +309,13 @@ prompt_personas(StringInfo out, int n, int ncols,
 					appendStringInfoString(out, "; ");
 				escape_text(out, names[c], true);
 				appendStringInfoString(out, ": ");
-				prompt_escape(out, row[c]);
+				append_value(out, row[c], raw[base + c], esc[base + c]);
 				first = false;
 			}
 		}
 		appendStringInfoChar(out, '\n');
 	}
+	pfree(esc);
+	pfree(raw);
 	pfree(name_len);
 }

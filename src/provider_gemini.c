@@ -107,7 +107,7 @@ gemini_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *
 	content = cJSON_CreateObject();
 	cJSON_AddStringToObject(content, "role", "user");
 	part = cJSON_CreateObject();
-	cJSON_AddStringToObject(part, "text", user_text);
+	json_add_text(part, "text", user_text);
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(content, "parts"), part);
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "contents"), content);
 

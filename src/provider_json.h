@@ -20,6 +20,8 @@ extern void json_copy_string(const cJSON *object, const char *name,
 extern bool json_body_is_blank(const char *body, size_t len);
 
 /* building requests (cJSON only) */
+/* like cJSON_AddStringToObject, for long texts: the prompt */
+extern cJSON *json_add_text(cJSON *object, const char *name, const char *text);
 extern void json_add_chat_messages(cJSON *root, const char *model,
 								   const char *system, const char *user,
 								   bool temperature);

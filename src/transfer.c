@@ -123,7 +123,8 @@ quick_exit_unsupported(void)
 }
 
 void
-transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch)
+transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch,
+			   struct curl_slist *resolve)
 {
 	const ProviderOps *ops = provider_ops(t->job->provider);
 	ProviderRequest req = {0};
@@ -190,6 +191,9 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t->hints);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
+	/* the engine looked the host up (resolve.h): curl does not */
+	if (resolve)
+		curl_easy_setopt(easy, CURLOPT_RESOLVE, resolve);
 	t->body_len = req.body_len;
 	MemoryContextReset(scratch);
 }

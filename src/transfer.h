@@ -82,8 +82,12 @@ extern Transfer *transfer_create(MemoryContext cxt, dlist_head *list, EngineJob 
 /* Take a limiter slot for the job's estimate; false with *wait_ms if not now */
 extern bool transfer_acquire(Transfer *t, long *wait_ms);
 
-/* Build the request as t->plan says (may raise: the release path cleans up) */
-extern void transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch);
+/*
+ * Build the request as t->plan says (may raise: the release path cleans up);
+ * resolve: the provider's addresses for CURLOPT_RESOLVE (resolve.h), or NULL
+ */
+extern void transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch,
+						   struct curl_slist *resolve);
 
 /* Reserve the request's upper bound in the call's budget; false if refused */
 extern bool transfer_reserve(Transfer *t, CallBudget *budget, double tokens_per_byte);

@@ -33,6 +33,9 @@ static double ctr_max_cost = 0;
 
 /* Requests in flight per provider, as a multiple of its concurrency */
 #define WINDOW_PER_SLOT 2
+/* Batches in the window, as a multiple of those that can be in flight */
+#define WINDOW_AHEAD 16
+#define WINDOW_MAX_SLOTS 8192
 
 void
 window_define_settings(void)
@@ -94,6 +97,25 @@ has_alternative(CallState *cs, const AdAnswer *ad, int play)
 	return false;
 }
 
+/*
+ * The prompt cache key of a batch, the same for every ad and every retry.
+ * It only steers requests with the same prefix to the same cache (OpenAI's
+ * prompt_cache_key), so a long block is known by its length, its first and
+ * its last 4 kB: hashing every byte cost more than escaping them.
+ */
+static uint64
+block_cache_key(const PersonaBatch *batch)
+{
+	const unsigned char *text = (const unsigned char *) batch->text;
+	int			len = batch->text_len;
+	uint64		key;
+
+	if (len <= 8192)
+		return hash_bytes_extended(text, len, 0);
+	key = hash_bytes_extended(text, 4096, (uint64) len);
+	return hash_bytes_extended(text + len - 4096, 4096, key);
+}
+
 /* The request text of one ad of a batch: the persona block, then the ad */
 static void
 build_ad_text(CallState *cs, BatchSlot *slot, int a)
@@ -133,9 +155,7 @@ send_ad(CallState *cs, BatchSlot *slot, int a, int play)
 	spec.text = ad->text;
 	spec.text_len = ad->text_len;
 	spec.ad = cs->ads[a];
-	/* the same block for every ad: one cache key for the batch */
-	spec.cache_key = hash_bytes_extended((const unsigned char *) slot->batch.text,
-										 slot->batch.text_len, 0);
+	spec.cache_key = slot->cache_key;
 	/* with nowhere else to go, it waits out this provider's trouble */
 	spec.last_resort = !has_alternative(cs, ad, play);
 
@@ -205,6 +225,7 @@ fill_window(CallState *cs, PersonaReader *reader)
 		if (cs->next_read == 0)
 			grow_batches(cs, &slot->batch);
 		slot->batch_no = cs->next_read++;
+		slot->cache_key = block_cache_key(&slot->batch);
 		slot->pending = cs->nads;
 		slot->state = SLOT_SENT;
 		cs->personas += slot->batch.n;
@@ -249,12 +270,24 @@ provider_out(CallState *cs, int play, const ChannelResult *res)
 			 errhint("Check ctr_dist.%s_%s; its batches go to the other providers.", name, setting)));
 }
 
+/*
+ * An ad of a batch is done.  When the batch is, its texts are not needed
+ * any more: a finished batch waiting for an earlier one keeps only its keys
+ * and answers, so the window can hold many of them cheaply.
+ */
 static void
 ad_done(BatchSlot *slot, AdAnswer *ad)
 {
 	ad->state = SLOT_DONE;
-	if (--slot->pending == 0)
-		slot->state = SLOT_DONE;
+	if (ad->text)
+		pfree(ad->text);
+	ad->text = NULL;
+	if (--slot->pending > 0)
+		return;
+	slot->state = SLOT_DONE;
+	if (slot->batch.text)
+		pfree(slot->batch.text);
+	slot->batch.text = NULL;
 }
 
 /* An answer came back: keep it, or send the request to the next provider */
@@ -410,14 +443,19 @@ window_run(CallState *cs, Oid relid, int batch_size)
 	for (int a = 0; a < cs->nads; a++)
 		cs->ad_texts[a] = prompt_call_text(cs->ads[a], cs->platform);
 
-	/* as many batches as keep every provider's requests flowing, plus one each */
+	/*
+	 * Requests in flight are bounded per provider (twice its concurrency);
+	 * the window of batches is many times that, so that finished batches
+	 * waiting behind a slow one (which keep only keys and answers) never
+	 * stop the others from being read and sent.
+	 */
 	for (int i = 0; i < cs->nplay; i++)
 		requests += WINDOW_PER_SLOT * cs->play[i].max_concurrency;
-	cs->window = Max(requests / cs->nads, 1) + cs->nplay;
+	cs->window = Min(WINDOW_AHEAD * Max(requests / cs->nads, 1) + cs->nplay, WINDOW_MAX_SLOTS);
 	cs->slots = palloc0(sizeof(BatchSlot) * cs->window);
 	for (int i = 0; i < cs->window; i++)
 		cs->slots[i].cxt = AllocSetContextCreate(CurrentMemoryContext, "ctr_dist batch",
-												 ALLOCSET_DEFAULT_SIZES);
+												 ALLOCSET_SMALL_SIZES);
 
 	engine_current_settings(&cs->settings);
 	cs->batch_size = batch_size;

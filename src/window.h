@@ -57,6 +57,7 @@ typedef struct BatchSlot
 	int64		batch_no;
 	MemoryContext cxt;
 	PersonaBatch batch;			/* keys and the persona block */
+	uint64		cache_key;		/* hash of the block: one per batch, not per send */
 	int			pending;		/* ads not done yet */
 	AdAnswer   *ads;			/* one per ad of the call */
 } BatchSlot;

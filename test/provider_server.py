@@ -2028,9 +2028,10 @@ def prune(window, horizon):
 class RequestLog:
     """Optional JSON-lines request log.  Never contains keys or Authorization values."""
 
-    def __init__(self, path):
+    def __init__(self, path, prompts=False):
         self.lock = threading.Lock()
         self.f = open(path, "a", buffering=1, encoding="utf-8") if path else None
+        self.prompts = prompts      # --log-prompts: each request's whole user turn
 
     def write(self, entry):
         if self.f:
@@ -2500,6 +2501,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "fault": fault.kind if fault else None,
                 "model": req.model if req else None,
                 "personas": len(req.truth) if req else None,
+                "prompt_head": req.prompt[:16] if req else None,
+                **({"prompt": req.prompt} if req and app.log.prompts else {}),
                 "ms": round((time.monotonic() - t0) * 1000, 2),
                 "violations": violated,
             })
@@ -2722,6 +2725,8 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one")
     ap.add_argument("--port-file", help="write the chosen port here once listening")
     ap.add_argument("--log", help="JSON-lines request log (no keys are ever written)")
+    ap.add_argument("--log-prompts", action="store_true",
+                    help="the log gets each request's whole user turn, as the server decoded it")
     ap.add_argument("--config", help="initial knobs: JSON text, or a path to a JSON file")
     ap.add_argument("--parent-pid", type=int, help="exit when this process disappears")
     args = ap.parse_args(argv)
@@ -2731,7 +2736,7 @@ def main(argv=None):
     except (ValueError, OSError, ConfigError) as e:
         print(f"provider_server: bad --config: {e}", file=sys.stderr)
         return 2
-    log = RequestLog(args.log)
+    log = RequestLog(args.log, args.log_prompts)
     server = FakeServer(("127.0.0.1", args.port), Handler)
     server.app = App(config, log)
     port = server.server_address[1]

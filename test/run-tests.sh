@@ -56,19 +56,36 @@ trap - EXIT
 echo "== fuzz corpus as regression tests (every seed and past crash, ASan + UBSan)"
 make -s -C fuzz regress
 
+echo "== META.json against the PGXN meta spec"
+python3 test/pgxn_meta_check.py META.json
+python3 test/pgxn_meta_check.py --self-test
+
 echo "== test provider server self-test"
 python3 test/provider_server_selftest.py
 
 echo "== TAP tests"
 work=$(mktemp -d /tmp/ctr_dist_tap.XXXXXX)
-trap 'keep_logs "$work/tmp_check/log" tap; rm -rf "$work"' EXIT
+# the test modules put clusters and logs under $TESTDIR/tmp_check up to 15,
+# and under $TESTDATADIR and $TESTLOGDIR from 16 on: the same place on all;
+# the logs of the last run stay in tmp_check/log of the work tree
+logdir=$work/tmp_check/log
+keep_tap_logs() {
+	keep_logs "$logdir" tap
+	rm -rf "$top/tmp_check/log"
+	mkdir -p "$top/tmp_check"
+	cp -r "$logdir" "$top/tmp_check/log" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap keep_tap_logs EXIT
 cp -r "$top/test" "$top/README.md" "$work/"	# 010_readme runs the README
 chown -R postgres: "$work"
-(cd "$work" && "${as_pg[@]}" env PATH="$bindir:$PATH" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" SOAK_SECONDS="${SOAK_SECONDS:-120}" TESTDIR="$work" PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+(cd "$work" && "${as_pg[@]}" env PATH="$bindir:$PATH" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" SOAK_SECONDS="${SOAK_SECONDS:-120}" \
+	TESTDIR="$work" TESTDATADIR="$work/tmp_check" TESTLOGDIR="$logdir" \
+	PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
 	CTR_DIST_TEST="$work/test" \
 	prove -I "$perl_lib" -I "$work/test/t" ${PROVE_FLAGS:-} "$work"/test/t/*.pl) || {
 	status=$?
-	echo "TAP logs:" >&2
-	tail -n 60 "$work"/tmp_check/log/*.log >&2 2>/dev/null || true
+	echo "TAP logs (kept in tmp_check/log):" >&2
+	tail -n 60 "$logdir"/*.log >&2 2>/dev/null || true
 	exit $status
 }

@@ -70,9 +70,15 @@ is($node->safe_psql('postgres', q{
 	SELECT string_agg(query, '; ' ORDER BY query) FROM pg_stat_activity WHERE backend_type = 'ctr_dist worker'}),
 	"deepseek requests for ctr_predict in pid $caller; gemini requests for ctr_predict in pid $caller; openai requests for ctr_predict in pid $caller",
 	'activity names the provider and the calling pid');
+# 17 and later name extension wait events; 15 and 16 have only the generic one
 is($node->safe_psql('postgres', q{
 	SELECT string_agg(DISTINCT wait_event_type || ':' || wait_event, ',') FROM pg_stat_activity WHERE backend_type = 'ctr_dist worker'}),
-	'Extension:Extension', 'workers wait under the extension wait event');
+	$node->pg_version >= 17 ? 'Extension:CtrDistProviderRequests' : 'Extension:Extension',
+	'workers wait under the extension wait event');
+is($node->safe_psql('postgres', qq{
+	SELECT wait_event_type || ':' || wait_event FROM pg_stat_activity WHERE pid = $caller}),
+	$node->pg_version >= 17 ? 'Extension:CtrDistCallerResults' : 'Extension:Extension',
+	'the caller waits for its workers under its own wait event');
 
 # pg_cancel_backend from another session: PostgreSQL's own error, workers gone
 $t0 = time;

@@ -164,8 +164,9 @@ for ([ 'openai.key', 'sk-test-openai' ], [ 'gemini.key', 'gm-test-gemini' ])
 my $providers = "ctr_dist.openai_base_url = '$base/openai/v1'\n"
   . "ctr_dist.deepseek_base_url = '$base/deepseek'\n"
   . "ctr_dist.gemini_base_url = '$base/gemini/v1beta'\n";
+my $have_cron = CtrDistTest::have_pg_cron();    # without it, no pg_cron block
 my %nodes = (
-	preloaded => CtrDistTest::new_node('readme', fresh => 1, preload => 'pg_cron,ctr_dist',
+	preloaded => CtrDistTest::new_node('readme', fresh => 1, preload => $have_cron ? 'pg_cron,ctr_dist' : 'ctr_dist',
 		conf => $providers . "cron.database_name = 'postgres'\n"),
 	'not preloaded' => CtrDistTest::new_node('readme_nopre', fresh => 1, preload => '',
 		conf => $providers));
@@ -232,6 +233,11 @@ for my $b (@blocks)
 	if ($b->{skip})
 	{
 		note("README.md line $b->{line}: skipped: $b->{skip}");
+		next;
+	}
+	if (!$have_cron && grep { /\bcron\./ } @{ $b->{body} })
+	{
+		note("README.md line $b->{line}: skipped: pg_cron is not installed for this PostgreSQL");
 		next;
 	}
 	run_block('preloaded', $b);

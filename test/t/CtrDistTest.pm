@@ -54,6 +54,8 @@ sub start_provider_server
 	my @cmd = ('python3', "$testdir/provider_server.py", '--port', '0',
 		'--port-file', $portfile, '--parent-pid', $$);
 	push @cmd, '--config', $opts{config} if $opts{config};
+	push @cmd, '--log', $opts{log} if $opts{log};
+	push @cmd, '--log-prompts' if $opts{log_prompts};
 	my $pid = fork();
 	die "fork failed" unless defined $pid;
 	if ($pid == 0)
@@ -141,6 +143,16 @@ sub stats
 	my ($base) = @_;
 	require JSON::PP;
 	return JSON::PP::decode_json(control($base, '/_control/stats'));
+}
+
+# Is pg_cron installed for the PostgreSQL on PATH?  Not every major has a
+# pg_cron package (19 from experimental has none): tests skip their pg_cron
+# parts without it.
+sub have_pg_cron
+{
+	my $pkglibdir = `pg_config --pkglibdir`;
+	chomp $pkglibdir;
+	return -e "$pkglibdir/pg_cron.so";
 }
 
 sub set_server
