@@ -39,6 +39,7 @@ OBJS = \
 	src/ratelimit.o \
 	src/report.o \
 	src/resolve.o \
+	src/settle.o \
 	src/split.o \
 	src/stats.o \
 	src/transfer.o \

@@ -14,7 +14,8 @@
  *	  report.c		the end-of-call NOTICE, last_call_stats()
  *	  channel.c		batches to workers or to an in-backend engine
  *	  worker.c		dynamic background workers, DSM and shm_mq
- *	  engine.c		curl multi + WaitEventSet, retries, circuit breaker
+ *	  engine.c		curl multi + WaitEventSet, jobs, dispatch
+ *	  settle.c		what each attempt's outcome means: retries, halves
  *	  ratelimit.c	rpm, tpm and concurrency, shared when preloaded
  *	  stats.c		provider statistics and progress in shared memory
  *	  keys.c		where API keys come from, and what keeps them secret

@@ -5,12 +5,10 @@
  *
  * The owner submits jobs; dispatch() starts what the concurrency limit,
  * the circuit breaker and the rate limiter allow (transfer.c), curl runs
- * them (multi.c), and settle_attempt() decides what each finished attempt
- * means: throttles wait (honouring the server's hint) without using up an
- * attempt; transient and soft failures retry with exponential backoff and
- * jitter up to ctr_dist.max_retries; fatal answers take the provider out
- * of this engine.  What cannot be answered goes back to the owner as a
- * failure: the engine never invents an answer.
+ * them (multi.c), and engine_settle_attempt() (settle.c) decides what each
+ * finished attempt means: a retry, a wait, halves, another provider, or
+ * the end.  What cannot be answered goes back to the owner as a failure:
+ * the engine never invents an answer.  The struct is in engine_int.h.
  *
  * Ownership is in engine.h: one release path, engine_release(), run by the
  * engine's memory context when it goes away, on every path.
@@ -24,62 +22,22 @@
 #include <curl/curl.h>
 
 #include "access/xact.h"
-#include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "breaker.h"
-#include "engine.h"
+#include "engine_int.h"
 #include "halves.h"
 #include "mock.h"
-#include "multi.h"
-#include "quirks.h"
 #include "ratelimit.h"
-#include "resolve.h"
 #include "stats.h"
 #include "transfer.h"
-
-#define MAX_THROTTLE_WAITS 20
 
 static int	ctr_request_timeout = 120000;
 static int	ctr_connect_timeout = 10000;
 static int	ctr_max_retries = 4;
 static int	ctr_max_retry_wait = 60000;
 static int	ctr_breaker_cooldown = 30000;
-
-struct Engine
-{
-	MemoryContext cxt;			/* the engine, its jobs and transfers */
-	MemoryContext scratch;		/* building one request; reset after each */
-	ProviderConfig configs[NUM_PROVIDERS];
-	bool		configured[NUM_PROVIDERS];
-	bool		dead[NUM_PROVIDERS];
-	EngineSettings settings;
-	char	   *platform;		/* for the mock */
-
-	CurlMulti	multi;
-	dlist_head	waiting;		/* jobs not started or waiting to retry */
-	dlist_head	done;
-	dlist_head	transfers;		/* attempts in flight (transfer.h) */
-	int			in_flight[NUM_PROVIDERS];
-	int			concurrency[NUM_PROVIDERS];	/* adaptive: halved by 429s */
-	int			successes[NUM_PROVIDERS];	/* since the last change of it */
-	Breaker		breaker[NUM_PROVIDERS];
-	CallBudget *budget;			/* the call's (budget.h) */
-	double		tokens_per_byte[NUM_PROVIDERS];	/* learnt bound; 0: not yet */
-	ModelQuirks quirks[NUM_PROVIDERS];	/* what each model refuses (quirks.c) */
-
-	/* each provider's host, looked up by the engine (resolve.h) */
-	Lookup	   *lookup[NUM_PROVIDERS];
-	TimestampTz lookup_started[NUM_PROVIDERS];
-	struct curl_slist *resolve[NUM_PROVIDERS];	/* once the lookup is done */
-
-	/* engines of this process that hold resources (see engine_release) */
-	dlist_node	live_node;
-	SubTransactionId subxact;	/* where it was created */
-	bool		released;
-};
 
 static bool curl_initialized = false;
 static dlist_head live_engines = DLIST_STATIC_INIT(live_engines);
@@ -359,8 +317,8 @@ engine_free_job(EngineJob *job)
 }
 
 /* exhausted: this provider did all it could for the job (see engine.h) */
-static void
-finish_job(Engine *engine, EngineJob *job, OutcomeClass cls, const char *reason,
+void
+engine_finish_job(Engine *engine, EngineJob *job, OutcomeClass cls, const char *reason,
 		   bool exhausted)
 {
 	job->cls = cls;
@@ -373,7 +331,7 @@ finish_job(Engine *engine, EngineJob *job, OutcomeClass cls, const char *reason,
 		EngineJob  *whole = halves_merge(job);
 
 		if (whole)
-			finish_job(engine, whole, whole->cls, NULL, whole->exhausted);
+			engine_finish_job(engine, whole, whole->cls, NULL, whole->exhausted);
 		return;
 	}
 	dlist_push_tail(&engine->done, &job->node);
@@ -389,7 +347,7 @@ engine_submit(Engine *engine, EngineJob *job)
 	memset(&job->counters, 0, sizeof(job->counters));
 	job->reason[0] = '\0';
 	if (engine->dead[job->provider])
-		finish_job(engine, job, OUTCOME_FATAL, "provider was taken out of this call", true);
+		engine_finish_job(engine, job, OUTCOME_FATAL, "provider was taken out of this call", true);
 	else
 		dlist_push_tail(&engine->waiting, &job->node);
 }
@@ -413,276 +371,10 @@ start_mock(Engine *engine, EngineJob *job)
 	if (job->ad && mock_answer(job->ad, engine->platform, job->text, job->n, job->kind, job->clicks))
 	{
 		strlcpy(job->model, MOCK_MODEL, sizeof(job->model));
-		finish_job(engine, job, OUTCOME_OK, NULL, true);
+		engine_finish_job(engine, job, OUTCOME_OK, NULL, true);
 	}
 	else
-		finish_job(engine, job, OUTCOME_BUG, "mock could not read the batch", true);
-}
-
-/* Backoff for the k-th retry: 0.5 s * 2^(k-1), at most 8 s, 75-100% jitter */
-static long
-backoff_ms(int k)
-{
-	double		base = 500.0 * pow(2.0, Max(k - 1, 0));
-
-	base = Min(base, 8000.0);
-	return (long) (base * (1.0 - 0.25 * pg_prng_double(&pg_global_prng_state)));
-}
-
-/*
- * Finish the waiting jobs of a provider with cls: they will not be sent.
- * A breaker that opens sends back only the jobs that have somewhere else
- * to go (everyone: when the provider is out).
- */
-static void
-bounce_waiting(Engine *engine, ProviderId provider, OutcomeClass cls, const char *reason,
-			   bool provider_out)
-{
-	dlist_mutable_iter iter;
-
-	dlist_foreach_modify(iter, &engine->waiting)
-	{
-		EngineJob  *other = dlist_container(EngineJob, node, iter.cur);
-
-		if (other->provider == provider && (provider_out || !other->last_resort))
-		{
-			dlist_delete(&other->node);
-			finish_job(engine, other, cls, reason, provider_out);
-		}
-	}
-}
-
-/*
- * The breaker's probe failed: it spoke for every job waiting on it with
- * nowhere else to go, so each of them has used up one attempt.  A dead
- * provider fails them after their retries' worth of cooldowns, however
- * many there are; a provider that recovers lets them all through.
- */
-static void
-charge_waiting(Engine *engine, ProviderId provider, const char *reason)
-{
-	dlist_mutable_iter iter;
-
-	dlist_foreach_modify(iter, &engine->waiting)
-	{
-		EngineJob  *other = dlist_container(EngineJob, node, iter.cur);
-
-		if (other->provider != provider || !other->last_resort)
-			continue;
-		other->counters.transient++;
-		other->retries++;
-		if (++other->attempts > engine->settings.max_retries)
-		{
-			dlist_delete(&other->node);
-			finish_job(engine, other, OUTCOME_TRANSIENT, reason, true);
-		}
-	}
-}
-
-static void
-take_out_provider(Engine *engine, ProviderId provider, const char *reason)
-{
-	engine->dead[provider] = true;
-	bounce_waiting(engine, provider, OUTCOME_FATAL, reason, true);
-}
-
-/* Send the job's halves instead of it; false if it cannot be split */
-static bool
-split_job(Engine *engine, EngineJob *job)
-{
-	EngineJob  *first;
-	EngineJob  *second;
-
-	if (!halves_make(engine->cxt, job, &first, &second))
-		return false;
-	stats_count_split(job->provider);
-	dlist_push_tail(&engine->waiting, &first->node);
-	dlist_push_tail(&engine->waiting, &second->node);
-	return true;
-}
-
-/*
- * A 400 naming a parameter the model refuses: learn it (quirks.c) and send
- * the request again at once without it, or with the next higher effort.
- * False when there was nothing left to change: a rejection after all.
- */
-static bool
-settle_param(Engine *engine, EngineJob *job, const Outcome *out, const RequestPlan *plan)
-{
-	ProviderId	p = job->provider;
-
-	if (++job->param_retries > 2 * NUM_PARAMS ||
-		!quirks_learn(&engine->quirks[p], plan, out->param))
-		return false;
-	quirks_remember(p, engine->configs[p].model, &engine->quirks[p]);
-	job->counters.unsupported++;
-	return true;
-}
-
-/*
- * Rate limits wait, as the server says, without using up an attempt, and
- * slow the provider down; flex out of capacity backs off, and after the
- * retries goes elsewhere.  Returns the wait, or -1 when the job is done.
- */
-static long
-settle_throttle(Engine *engine, EngineJob *job, const Outcome *out)
-{
-	ProviderId	p = job->provider;
-	long		wait_ms;
-
-	job->counters.throttled++;
-	if (out->capacity)
-	{
-		if (++job->attempts > engine->settings.max_retries)
-			return -1;
-		wait_ms = backoff_ms(job->attempts);
-		if (out->retry_after >= 0 && out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
-			wait_ms = Max(wait_ms, (long) (out->retry_after * 1000.0));
-		return wait_ms;
-	}
-	/* the server says we are too fast: halve our concurrency */
-	engine->concurrency[p] = Max(1, engine->concurrency[p] / 2);
-	engine->successes[p] = 0;
-	if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
-		++job->throttles > MAX_THROTTLE_WAITS)
-		return -1;
-	wait_ms = out->retry_after >= 0 ? (long) (out->retry_after * 1000.0)
-		: backoff_ms(job->throttles);
-	ratelimit_pause(p, wait_ms);
-	return wait_ms;
-}
-
-/*
- * Transient errors retry with backoff.  An unusable answer is not asked
- * again as it was (at temperature 0 it tends to come back the same): it
- * goes to another provider first, and with none left it is sent in halves;
- * an answer cut off at the output limit is sent in halves at once.  Returns
- * the wait, -1 when the job is done (with *exhausted), -2 when it was split.
- */
-static long
-settle_failure(Engine *engine, EngineJob *job, const Outcome *out, bool *exhausted)
-{
-	ProviderId	p = job->provider;
-	long		wait_ms;
-
-	if (out->cls == OUTCOME_SOFT)
-		job->counters.soft++;
-	else
-		job->counters.transient++;
-	*exhausted = true;
-	/* an open breaker sends a job elsewhere, if it has an elsewhere */
-	if (breaker_is_open(&engine->breaker[p]) && !job->last_resort)
-	{
-		*exhausted = false;
-		return -1;
-	}
-	if (out->cls == OUTCOME_SOFT && !job->last_resort && !out->truncated)
-	{
-		/* elsewhere first; it comes back here when no one else can answer */
-		*exhausted = false;
-		return -1;
-	}
-	if (++job->attempts > engine->settings.max_retries)
-		return -1;
-	if (out->cls == OUTCOME_SOFT && split_job(engine, job))
-		return -2;
-	wait_ms = backoff_ms(job->attempts);
-	if (out->retry_after >= 0 &&
-		out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
-		wait_ms = Max(wait_ms, (long) (out->retry_after * 1000.0));
-	return wait_ms;
-}
-
-/* Decide what an attempt's outcome means for its job */
-static void
-settle_attempt(Engine *engine, EngineJob *job, Outcome *out, const RequestPlan *plan)
-{
-	ProviderId	p = job->provider;
-	long		wait_ms = 0;
-	bool		exhausted = true;
-
-	job->tokens_in += out->tokens_in;
-	job->tokens_out += out->tokens_out;
-	job->counters.tokens_cached += out->tokens_cached;
-	job->counters.tokens_cache_write += out->tokens_cache_write;
-	job->counters.tokens_reasoning += out->tokens_reasoning;
-	job->http_status = out->http_status;
-	if (out->model[0])
-		strlcpy(job->model, out->model, sizeof(job->model));
-	strlcpy(job->reason, out->reason, sizeof(job->reason));
-
-	if (out->cls == OUTCOME_OK || out->cls == OUTCOME_TRANSIENT)
-	{
-		bool		probe = engine->breaker[p].probing;
-
-		if (breaker_record(&engine->breaker[p], out->cls == OUTCOME_TRANSIENT,
-						   engine->settings.breaker_cooldown_ms))
-		{
-			job->counters.breaker_trips++;
-			bounce_waiting(engine, p, OUTCOME_TRANSIENT, "circuit breaker open: most recent requests failed",
-						   false);
-			if (probe)
-				charge_waiting(engine, p, out->reason);
-		}
-	}
-
-	switch (out->cls)
-	{
-		case OUTCOME_OK:
-			job->counters.answered++;
-			/* additive increase back towards the configured concurrency */
-			if (engine->concurrency[p] < engine->configs[p].max_concurrency &&
-				++engine->successes[p] >= 10)
-			{
-				engine->concurrency[p]++;
-				engine->successes[p] = 0;
-			}
-			/* a model list comes in pages */
-			if (job->models && job->models->next_page[0] && job->models->n < job->models->max)
-				break;
-			finish_job(engine, job, OUTCOME_OK, NULL, true);
-			return;
-		case OUTCOME_FATAL:
-			job->counters.fatal++;
-			finish_job(engine, job, OUTCOME_FATAL, NULL, true);
-			take_out_provider(engine, p, out->reason);
-			return;
-		case OUTCOME_PARAM:
-			if (settle_param(engine, job, out, plan))
-				break;
-			/* FALLTHROUGH */
-		case OUTCOME_BUG:
-			job->counters.rejected++;
-			finish_job(engine, job, OUTCOME_BUG, NULL, true);
-			return;
-		case OUTCOME_TOO_LARGE:
-			/* the halves fit where the whole did not; one persona is as small as it gets */
-			job->counters.too_large++;
-			if (!split_job(engine, job))
-				finish_job(engine, job, OUTCOME_TOO_LARGE, NULL, true);
-			return;
-		case OUTCOME_THROTTLE:
-			if ((wait_ms = settle_throttle(engine, job, out)) < 0)
-			{
-				finish_job(engine, job, OUTCOME_THROTTLE, NULL, true);
-				return;
-			}
-			break;
-		case OUTCOME_TRANSIENT:
-		case OUTCOME_SOFT:
-			wait_ms = settle_failure(engine, job, out, &exhausted);
-			if (wait_ms == -1)
-				finish_job(engine, job, out->cls, NULL, exhausted);
-			if (wait_ms < 0)
-				return;
-			break;
-		default:
-			elog(ERROR, "unexpected outcome class %d", (int) out->cls);
-	}
-	if (out->cls != OUTCOME_OK)
-		job->retries++;
-	job->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
-	dlist_push_tail(&engine->waiting, &job->node);
+		engine_finish_job(engine, job, OUTCOME_BUG, "mock could not read the batch", true);
 }
 
 /* OpenAI's x-ratelimit-remaining-requests: 0 pauses until one request is free */
@@ -755,7 +447,7 @@ finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 
 	engine->in_flight[job->provider]--;
 	transfer_release(t, &engine->multi, true);
-	settle_attempt(engine, job, &out, &plan);
+	engine_settle_attempt(engine, job, &out, &plan);
 	stats_count_attempt(cfg, &out, latency_ms, plan.price_factor, job->retries > retries_before);
 }
 
@@ -827,7 +519,7 @@ dispatch(Engine *engine)
 				outcome_fail(&out, OUTCOME_TRANSIENT, "could not resolve the host of %s: no answer",
 							 provider_ops(p)->name);
 				dlist_delete(&job->node);
-				settle_attempt(engine, job, &out, NULL);
+				engine_settle_attempt(engine, job, &out, NULL);
 				continue;
 			}
 			if (next < 0 || next > 20)
@@ -845,7 +537,7 @@ dispatch(Engine *engine)
 				continue;
 			}
 			dlist_delete(&job->node);
-			finish_job(engine, job, OUTCOME_TRANSIENT,
+			engine_finish_job(engine, job, OUTCOME_TRANSIENT,
 					   "circuit breaker open: most recent requests failed", false);
 			continue;
 		}
@@ -872,7 +564,7 @@ dispatch(Engine *engine)
 			breaker_unprobe(&engine->breaker[p]);
 			transfer_release(t, &engine->multi, false);
 			dlist_delete(&job->node);
-			finish_job(engine, job, OUTCOME_BUDGET,
+			engine_finish_job(engine, job, OUTCOME_BUDGET,
 					   "not sent: it could take the call over its budget", true);
 			continue;
 		}
