@@ -18,9 +18,12 @@ OBJS = \
 	src/breaker.o \
 	src/budget.o \
 	src/channel.o \
+	src/compare.o \
 	src/ctr_dist.o \
 	src/engine.o \
 	src/halves.o \
+	src/inference.o \
+	src/inference_sql.o \
 	src/keys.o \
 	src/mock.o \
 	src/models.o \
@@ -55,7 +58,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/ctr_d
 PG_CPPFLAGS = -I$(srcdir)/src -DCTR_DIST_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK = -lcurl -lcjson -lm -lpthread
 
-REGRESS = setup contract bad_input plan mock security operations lifetimes
+REGRESS = setup contract bad_input plan mock security operations lifetimes inference
 REGRESS_OPTS = --inputdir=$(srcdir) --outputdir=$(CURDIR)
 
 # TAP tests (test/t) need the postgres user and the test provider server:
@@ -91,6 +94,16 @@ demo:
 
 test:
 	bash test/run-tests.sh
+	$(MAKE) -s check-inference
+
+# the unit test of src/inference.c, outside the server (part of make test)
+.PHONY: check-inference
+check-inference:
+	@mkdir -p tmp_check
+	$(CC) -std=gnu99 -O2 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-I$(srcdir)/src $(srcdir)/test/inference_check.c $(srcdir)/src/inference.c -lm \
+		-o tmp_check/inference_check
+	tmp_check/inference_check
 
 # MAJORS="17 18" for some of them; CTR_CHROOTS moves the chroots
 MAJORS ?= 15 17 18 19

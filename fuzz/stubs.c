@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "lib/stringinfo.h"
+
+#include "keys.h"
 #include "prompt.h"
 #include "provider_json.h"
 
@@ -41,6 +43,13 @@ const char *
 prompt_system(bool object_root, AnswerKind kind)
 {
 	stub_abort("prompt_system");
+}
+
+/* src/keys.c */
+char *
+keys_header(const char *name_colon_space, const char *key)
+{
+	stub_abort("keys_header");
 }
 
 /* src/provider.c */

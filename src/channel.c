@@ -64,13 +64,17 @@ channels_start(const ProviderConfig *configs, int nconfigs,
 	return set;
 }
 
-void
+bool
 channels_send(ChannelSet *set, const JobSpec *spec)
 {
 	if (set->is_local[spec->provider])
+	{
+		/* the job points at spec->text until it is done */
 		engine_submit(set->local, engine_new_job(set->local, spec));
-	else
-		worker_pool_send(set->workers, spec);
+		return false;
+	}
+	worker_pool_send(set->workers, spec);
+	return true;
 }
 
 CallBudget *

@@ -43,7 +43,8 @@ typedef struct ChannelSet ChannelSet;
 extern ChannelSet *channels_start(const ProviderConfig *configs, int nconfigs,
 								  const EngineSettings *settings, const char *platform,
 								  double max_cost_usd);
-extern void channels_send(ChannelSet *set, const JobSpec *spec);
+/* true when the text was copied: the caller may free it at once */
+extern bool channels_send(ChannelSet *set, const JobSpec *spec);
 extern CallBudget *channels_budget(ChannelSet *set);
 extern bool channels_receive(ChannelSet *set, ChannelResult *result);
 extern void channels_wait(ChannelSet *set);

@@ -21,7 +21,9 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/syscache.h"
@@ -131,6 +133,7 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	StringInfoData sql;
 	StringInfoData keyexpr;
 	StringInfoData order;
+	int			nestlevel;
 	int			nkey;
 	SPIPlanPtr	plan;
 	int			c = 0;
@@ -167,6 +170,9 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	reader->outfuncs = palloc(sizeof(FmgrInfo) * desc->natts);
 	reader->kinds = palloc(desc->natts);
 	reader->plain = palloc(sizeof(bool) * desc->natts);
+	/* rows, rendered values and the growing text of one batch at a time */
+	reader->scratch = AllocSetContextCreate(CurrentMemoryContext, "ctr_dist persona rows",
+											ALLOCSET_DEFAULT_SIZES);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT (%s)::pg_catalog.text", keyexpr.data);
@@ -193,11 +199,21 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	appendStringInfo(&sql, " FROM %s AS p ORDER BY %s", reader->relname, order.data);
 	relation_close(rel, AccessShareLock);
 
-	/* runs with the caller's privileges and row-level security */
+	/*
+	 * Runs with the caller's privileges and row-level security.  Planned
+	 * without JIT: past a million rows the plan's cost passes jit_above_cost,
+	 * and compiling a projection whose rows cost microseconds took longer
+	 * and ~10 MB more of this backend's memory than it ever saved.  The
+	 * setting is back as it was when the cursor is open (or at the abort).
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	plan = SPI_prepare_cursor(sql.data, 0, NULL, CURSOR_OPT_NO_SCROLL);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
 	reader->portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	AtEOXact_GUC(true, nestlevel);
 }
 
 static char *
@@ -223,6 +239,9 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 	char	  **values;
 	StringInfoData out;
 	int			n;
+	char	  **keys;
+	size_t		keys_size = 0;
+	char	   *keybuf;
 	Datum	   *datums;
 	bool	   *nulls;
 	MemoryContext batch_cxt = CurrentMemoryContext;
@@ -242,9 +261,12 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 	}
 	tuptable = SPI_tuptable;
 
-	batch->first_ord = reader->nread + 1;
-	batch->n = n;
-	batch->keys = palloc(sizeof(char *) * n);
+	/*
+	 * Everything but the keys and the text is scratch: the batch's context
+	 * lives as long as the batch is in the window, and keeps only those two.
+	 */
+	MemoryContextSwitchTo(reader->scratch);
+	keys = palloc(sizeof(char *) * n);
 	values = palloc0(sizeof(char *) * (size_t) n * Max(reader->ncols, 1));
 	/* the key, then the columns: one deform per row, not one walk per column */
 	datums = palloc(sizeof(Datum) * (reader->ncols + 1));
@@ -253,25 +275,40 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 	for (int i = 0; i < n; i++)
 	{
 		heap_deform_tuple(tuptable->vals[i], tuptable->tupdesc, datums, nulls);
-		batch->keys[i] = nulls[0] ? NULL : TextDatumGetCString(datums[0]);
+		keys[i] = nulls[0] ? NULL : TextDatumGetCString(datums[0]);
+		if (keys[i])
+			keys_size += strlen(keys[i]) + 1;
 		for (int c = 0; c < reader->ncols; c++)
 			if (!nulls[c + 1])
 				values[(size_t) i * reader->ncols + c] = render_value(reader, c, datums[c + 1]);
 	}
-	pfree(nulls);
-	pfree(datums);
 	SPI_freetuptable(tuptable);
 
 	initStringInfo(&out);
 	appendStringInfoString(&out, call_text);
 	prompt_personas(&out, n, reader->ncols, reader->names, values, reader->plain);
-	batch->text = out.data;
-	batch->text_len = out.len;
 
-	for (size_t i = 0; i < (size_t) n * reader->ncols; i++)
-		if (values[i])
-			pfree(values[i]);
-	pfree(values);
+	/* the batch's: the keys in one chunk, the text in one of its size */
+	MemoryContextSwitchTo(batch_cxt);
+	batch->first_ord = reader->nread + 1;
+	batch->n = n;
+	batch->keys = palloc(sizeof(char *) * n + keys_size);
+	keybuf = (char *) (batch->keys + n);
+	for (int i = 0; i < n; i++)
+	{
+		if (keys[i] == NULL)
+		{
+			batch->keys[i] = NULL;
+			continue;
+		}
+		batch->keys[i] = keybuf;
+		strcpy(keybuf, keys[i]);
+		keybuf += strlen(keys[i]) + 1;
+	}
+	batch->text = palloc(out.len + 1);
+	memcpy(batch->text, out.data, out.len + 1);
+	batch->text_len = out.len;
+	MemoryContextReset(reader->scratch);
 
 	reader->nread += n;
 	return true;

@@ -20,6 +20,8 @@ typedef struct PersonaReader
 	FmgrInfo   *outfuncs;		/* one per prompt column */
 	char	   *kinds;			/* 'j' json, 'b' bool, ' ' other */
 	bool	   *plain;			/* values never need escaping (numbers...) */
+	MemoryContext scratch;		/* one batch's rows while it is read: reset after
+								 * each, a child of the context the reader opened in */
 	int64		nread;
 	bool		eof;
 	char	   *relname;		/* qualified and quoted */

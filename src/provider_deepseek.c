@@ -20,6 +20,7 @@
 #include <time.h>
 #include <cjson/cJSON.h>
 
+#include "keys.h"
 #include "prompt.h"
 #include "provider.h"
 #include "provider_json.h"
@@ -73,7 +74,7 @@ deepseek_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest
 
 	json_finish_request(root, req);
 	req->url = psprintf("%s/chat/completions", cfg->base_url);
-	req->headers[req->nheaders++] = psprintf("Authorization: Bearer %s", cfg->api_key);
+	req->headers[req->nheaders++] = keys_header("Authorization: Bearer ", cfg->api_key);
 	req->headers[req->nheaders++] = pstrdup("Content-Type: application/json");
 }
 

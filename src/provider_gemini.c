@@ -28,6 +28,7 @@
 #include "lib/stringinfo.h"
 
 #include "answer.h"
+#include "keys.h"
 #include "prompt.h"
 #include "provider.h"
 #include "provider_json.h"
@@ -136,7 +137,7 @@ gemini_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *
 
 	json_finish_request(root, req);
 	req->url = psprintf("%s/models/%s:generateContent", cfg->base_url, cfg->model);
-	req->headers[req->nheaders++] = psprintf("x-goog-api-key: %s", cfg->api_key);
+	req->headers[req->nheaders++] = keys_header("x-goog-api-key: ", cfg->api_key);
 	req->headers[req->nheaders++] = pstrdup("Content-Type: application/json");
 }
 

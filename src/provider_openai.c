@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "answer.h"
+#include "keys.h"
 #include "prompt.h"
 #include "provider.h"
 #include "provider_json.h"
@@ -134,7 +135,7 @@ openai_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *
 
 	json_finish_request(root, req);
 	req->url = psprintf("%s/chat/completions", cfg->base_url);
-	req->headers[req->nheaders++] = psprintf("Authorization: Bearer %s", cfg->api_key);
+	req->headers[req->nheaders++] = keys_header("Authorization: Bearer ", cfg->api_key);
 	req->headers[req->nheaders++] = pstrdup("Content-Type: application/json");
 }
 

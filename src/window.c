@@ -36,6 +36,12 @@ static double ctr_max_cost = 0;
 /* Batches in the window, as a multiple of those that can be in flight */
 #define WINDOW_AHEAD 16
 #define WINDOW_MAX_SLOTS 8192
+/*
+ * Prompt text the window may hold (persona blocks of batches not done yet,
+ * request texts not handed to a worker): with long personas and big batches
+ * this binds before the counts above do.  One batch is always allowed.
+ */
+#define WINDOW_MAX_TEXT_BYTES (64 * 1024 * 1024)
 
 void
 window_define_settings(void)
@@ -132,6 +138,17 @@ build_ad_text(CallState *cs, BatchSlot *slot, int a)
 		ad->text[ad->text_len++] = '\n';
 	memcpy(ad->text + ad->text_len, cs->ad_texts[a], ad_len + 1);
 	ad->text_len += ad_len;
+	cs->text_bytes += ad->text_len;
+}
+
+static void
+free_ad_text(CallState *cs, AdAnswer *ad)
+{
+	if (ad->text == NULL)
+		return;
+	cs->text_bytes -= ad->text_len;
+	pfree(ad->text);
+	ad->text = NULL;
 }
 
 static void
@@ -165,7 +182,9 @@ send_ad(CallState *cs, BatchSlot *slot, int a, int play)
 	if (cs->tally[play].first_sent == 0)
 		cs->tally[play].first_sent = GetCurrentTimestamp();
 	cs->tally[play].outstanding++;
-	channels_send(cs->channels, &spec);
+	/* a worker got its own copy: a retry builds the text again */
+	if (channels_send(cs->channels, &spec))
+		free_ad_text(cs, ad);
 }
 
 /*
@@ -199,7 +218,8 @@ static void
 fill_window(CallState *cs, PersonaReader *reader)
 {
 	while (!reader->eof && !over_budget(cs) &&
-		   cs->next_read - cs->next_emit < cs->window)
+		   cs->next_read - cs->next_emit < cs->window &&
+		   (cs->text_bytes < WINDOW_MAX_TEXT_BYTES || cs->next_read == cs->next_emit))
 	{
 		BatchSlot  *slot;
 		MemoryContext old;
@@ -222,6 +242,7 @@ fill_window(CallState *cs, PersonaReader *reader)
 		}
 		slot->ads = palloc0(sizeof(AdAnswer) * cs->nads);
 		MemoryContextSwitchTo(old);
+		cs->text_bytes += slot->batch.text_len;
 		if (cs->next_read == 0)
 			grow_batches(cs, &slot->batch);
 		slot->batch_no = cs->next_read++;
@@ -276,17 +297,18 @@ provider_out(CallState *cs, int play, const ChannelResult *res)
  * and answers, so the window can hold many of them cheaply.
  */
 static void
-ad_done(BatchSlot *slot, AdAnswer *ad)
+ad_done(CallState *cs, BatchSlot *slot, AdAnswer *ad)
 {
 	ad->state = SLOT_DONE;
-	if (ad->text)
-		pfree(ad->text);
-	ad->text = NULL;
+	free_ad_text(cs, ad);
 	if (--slot->pending > 0)
 		return;
 	slot->state = SLOT_DONE;
 	if (slot->batch.text)
+	{
+		cs->text_bytes -= slot->batch.text_len;
 		pfree(slot->batch.text);
+	}
 	slot->batch.text = NULL;
 }
 
@@ -333,7 +355,7 @@ handle_result(CallState *cs, const ChannelResult *res)
 										res->model && res->model[0] ? res->model : cs->play[play].model);
 		ad->answered = true;
 		t->batches++;
-		ad_done(slot, ad);
+		ad_done(cs, slot, ad);
 		return;
 	}
 
@@ -341,7 +363,7 @@ handle_result(CallState *cs, const ChannelResult *res)
 	{
 		/* never sent: its answers stay empty, and the call ends in an error */
 		ad->answered = false;
-		ad_done(slot, ad);
+		ad_done(cs, slot, ad);
 		return;
 	}
 	if (res->cls == OUTCOME_FATAL)
@@ -376,7 +398,7 @@ handle_result(CallState *cs, const ChannelResult *res)
 		return;
 	}
 	ad->answered = false;
-	ad_done(slot, ad);
+	ad_done(cs, slot, ad);
 	cs->null_answers += slot->batch.n;
 	/* a breaker bounce says less than the failure that opened the breaker */
 	if (cs->last_failure[0] == '\0' || strncmp(res->reason, "circuit breaker", 15) != 0)

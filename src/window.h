@@ -99,6 +99,7 @@ typedef struct CallState
 	int64		failovers;
 	int64		null_answers;	/* persona x ad answers that stay NULL */
 	int64		personas;
+	int64		text_bytes;		/* prompt text held: WINDOW_MAX_TEXT_BYTES */
 	int64		emitted;		/* personas already emitted */
 	char		last_failure[CTR_REASON_MAX + 32];
 

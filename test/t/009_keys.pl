@@ -182,6 +182,25 @@ for my $preloaded (1, 0)
 		server_key($k2);
 		call_exact($node, "$at: key file rotated, no reload");
 		mallory_cannot_read($node, "$at: key file", $k2);
+		# its path: superusers only, but without preloading every role reads it
+		# in a session that has not loaded ctr_dist (documented)
+		{
+			my ($r, $pout, $perr) = mallory($node, 'SHOW ctr_dist.openai_api_key_file');
+			if ($preloaded)
+			{
+				like($perr, qr/must be superuser or have privileges of pg_read_all_settings to examine "ctr_dist\.openai_api_key_file"/,
+					"$at: key file: mallory cannot SHOW its path");
+			}
+			else
+			{
+				is($pout, $file, "$at: key file: mallory can SHOW its path in a session that has not loaded ctr_dist (documented)");
+			}
+			($r, $pout, $perr) = mallory($node,
+				"SELECT count(*) FROM ctr_predict('tagged', 5, ad => 'x', providers => '{mock}');\nSHOW ctr_dist.openai_api_key_file;");
+			like($perr, qr/must be superuser or have privileges of pg_read_all_settings to examine "ctr_dist\.openai_api_key_file"/,
+				"$at: key file: once ctr_dist is loaded, mallory cannot SHOW its path");
+			unlike($pout, qr/\Q$file\E/, "$at: key file: nor is it shown");
+		}
 
 		# a key file that is not safe is an error that names it, never its content
 		my $bad = key('bad-content');
@@ -195,7 +214,8 @@ for my $preloaded (1, 0)
 			[ 'empty', "$keydir/empty.key", "\n", 0600, qr/API key file "\Q$keydir\E\/empty.key" is empty/ ],
 			[ 'two lines', "$keydir/two.key", "$bad\n$bad\n", 0600, qr/does not hold a valid API key/ ],
 			[ 'a space', "$keydir/space.key", "$bad x\n", 0600, qr/does not hold a valid API key/ ],
-			[ 'too long', "$keydir/long.key", ('k' x 600) . $bad, 0600, qr/does not hold a valid API key/ ])
+			[ 'too long', "$keydir/long.key", ('k' x 600) . $bad, 0600, qr/does not hold a valid API key/ ],
+			[ 'a NUL byte', "$keydir/nul.key", "$bad\0more text\nsecond line\n", 0600, qr/does not hold a valid API key/ ])
 		{
 			my ($what, $path, $content, $mode, $re) = @$case;
 			write_key($path, $content, $mode) if defined $content;
@@ -253,9 +273,9 @@ for my $preloaded (1, 0)
 		else
 		{
 			my $ks = key('setting-refused');
-			my ($ret, $out, $err) = $node->psql('postgres', "LOAD 'ctr_dist'; ALTER SYSTEM SET ctr_dist.openai_api_key = '$ks';");
-			like($err, qr/ctr_dist\.openai_api_key can be set only when ctr_dist is in shared_preload_libraries/,
-				"$at: setting: refused, the message says why");
+			my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\nLOAD 'ctr_dist'; ALTER SYSTEM SET ctr_dist.openai_api_key = '$ks';");
+			like($err, qr/ERROR:  55000: parameter "ctr_dist\.openai_api_key" can be set only when ctr_dist is in shared_preload_libraries/,
+				"$at: setting: refused (object_not_in_prerequisite_state), the message says why");
 			like($err, qr/HINT:  Put the key in the file named by ctr_dist\.openai_api_key_file, or in the server environment variable OPENAI_API_KEY\./,
 				"$at: setting: the hint names the safe ways");
 			no_key_in($err, "$at: setting: the error does not show the value", $ks);
@@ -274,7 +294,7 @@ for my $preloaded (1, 0)
 				"SELECT count(*) FILTER (WHERE provider = 'openai') FROM ctr_predict('tagged', 50, ad => 'Gym', providers => '{openai}')");
 			is($out, '0', "$at: a key on the server's command line is not used");
 			like(slurp_file($node->logfile),
-				qr/WARNING:  ctr_dist\.openai_api_key can be set only in postgresql\.conf or with ALTER SYSTEM\n.*DETAIL:  Every user of the machine can read the server's command line\./,
+				qr/WARNING:  parameter "ctr_dist\.openai_api_key" can be set only in postgresql\.conf or with ALTER SYSTEM\n.*DETAIL:  Every user of the machine can read the server's command line\./,
 				"$at: a key on the server's command line: WARNING at start, naming the setting");
 			system_or_bail('pg_ctl', '-D', $node->data_dir, '-w', 'stop');
 			$node->start;
@@ -312,7 +332,7 @@ for my $preloaded (1, 0)
 			}
 			else
 			{
-				like($err, qr/WARNING:  ctr_dist\.openai_api_key can be set only when ctr_dist is in shared_preload_libraries/,
+				like($err, qr/WARNING:  parameter "ctr_dist\.openai_api_key" can be set only when ctr_dist is in shared_preload_libraries/,
 					"$at: a connection option is refused when ctr_dist loads");
 				is($out, '', "$at: the connection option's value is not used");
 			}
@@ -328,7 +348,7 @@ for my $preloaded (1, 0)
 			server_key($k);
 			my ($ret, $out, $err) = mallory($node,
 				"SELECT count(*), count(*) FILTER (WHERE provider = 'openai') FROM ctr_predict('tagged', 50, ad => 'Gym', providers => '{openai}')");
-			like($err, qr/WARNING:  ctr_dist\.openai_api_key can be set only when ctr_dist is in shared_preload_libraries/,
+			like($err, qr/WARNING:  parameter "ctr_dist\.openai_api_key" can be set only when ctr_dist is in shared_preload_libraries/,
 				"$at: a key stored by ALTER ROLE where ctr_dist was not loaded: WARNING naming the setting");
 			is($out, '100|0', "$at: that key is not used");
 			no_key_in($err, "$at: the WARNING does not show it", $k);
