@@ -339,7 +339,7 @@ gemini_build_models(const ProviderConfig *cfg, const char *page, ProviderRequest
 		}
 	}
 	req->url = url.data;
-	req->headers[req->nheaders++] = psprintf("x-goog-api-key: %s", cfg->api_key);
+	req->headers[req->nheaders++] = keys_header("x-goog-api-key: ", cfg->api_key);
 	req->body = NULL;
 	req->body_len = 0;
 }

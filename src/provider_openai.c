@@ -390,7 +390,7 @@ void
 openai_compat_build_models(const ProviderConfig *cfg, ProviderRequest *req)
 {
 	req->url = psprintf("%s/models", cfg->base_url);
-	req->headers[req->nheaders++] = psprintf("Authorization: Bearer %s", cfg->api_key);
+	req->headers[req->nheaders++] = keys_header("Authorization: Bearer ", cfg->api_key);
 	req->body = NULL;
 	req->body_len = 0;
 }
