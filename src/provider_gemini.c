@@ -7,8 +7,9 @@
  * answer schema is an ARRAY of INTEGER 0..1 with minItems = maxItems = N.
  * The answer text is every non-thought part, concatenated.  Gemini says
  * 400 API_KEY_INVALID (not 401) for a bad key, puts its retry hint in the
- * body (RetryInfo.retryDelay), and tells a per-day quota from a per-minute
- * one only by the quotaId.
+ * body (RetryInfo.retryDelay; retry headers, when a response has them, come
+ * first), and tells a per-day quota from a per-minute one only by the
+ * quotaId.
  *
  * Thinking: Gemini 2.x models take generationConfig.thinkingConfig.
  * thinkingBudget (0, the default here, turns it off where the model
@@ -23,6 +24,7 @@
 #include "postgres.h"
 
 #include <ctype.h>
+#include <time.h>
 #include <cjson/cJSON.h>
 
 #include "lib/stringinfo.h"
@@ -218,13 +220,13 @@ gemini_error(int status, const cJSON *root, Outcome *out)
 		outcome_fail(out, OUTCOME_PARAM, "HTTP 400 INVALID_ARGUMENT: %.180s", message);
 		return;
 	}
-	outcome_fail(out, classify_http_status(status), "HTTP %d %s: %.180s", status,
-				 rpc_status ? rpc_status : "", message ? message : "no error message");
+	outcome_fail(out, classify_http_status(status), "HTTP %d%s%s: %.180s", status,
+				 rpc_status && rpc_status[0] ? " " : "", rpc_status ? rpc_status : "",
+				 message && message[0] ? message : "no error message");
 }
 
 static void
-gemini_parse(int status, const char *body, size_t len,
-			 const HttpHints *hints, Outcome *out)
+gemini_classify(int status, const char *body, size_t len, Outcome *out)
 {
 	cJSON	   *root;
 	const cJSON *candidate;
@@ -316,6 +318,14 @@ gemini_parse(int status, const char *body, size_t len,
 	else if (!answer_extract(text, tlen, out->n, out->kind, out->clicks, why, sizeof(why)))
 		outcome_fail(out, OUTCOME_SOFT, "%s", why);
 	cJSON_Delete(root);
+}
+
+static void
+gemini_parse(int status, const char *body, size_t len,
+			 const HttpHints *hints, Outcome *out)
+{
+	gemini_classify(status, body, len, out);
+	outcome_header_hints(out, hints, (double) time(NULL));
 }
 
 /* ---- the model list: GET {base_url}/models, in pages ---- */
