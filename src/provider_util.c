@@ -359,6 +359,7 @@ outcome_clamp_usage(Outcome *out)
 		out->tokens_reasoning = out->tokens_out;
 }
 
+/* src cut to dstlen and to printable ASCII: model lists become rows */
 static void
 copy_text(char *dst, size_t dstlen, const char *src)
 {
@@ -369,6 +370,7 @@ copy_text(char *dst, size_t dstlen, const char *src)
 	if (len > 0)
 		memcpy(dst, src, len);
 	dst[len] = '\0';
+	keep_printable_ascii(dst);
 }
 
 /* Add one model to a page; false when the page is full */
