@@ -23,6 +23,7 @@ OBJS = \
 	src/encoding.o \
 	src/engine.o \
 	src/halves.o \
+	src/hedge.o \
 	src/inference.o \
 	src/inference_sql.o \
 	src/keys.o \

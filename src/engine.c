@@ -377,7 +377,12 @@ start_mock(Engine *engine, EngineJob *job)
 		engine_finish_job(engine, job, OUTCOME_BUG, "mock could not read the batch", true);
 }
 
-/* OpenAI's x-ratelimit-remaining-requests: 0 pauses until one request is free */
+/*
+ * OpenAI's x-ratelimit-* headers.  With no P_rpm, the announced limit is
+ * learnt (ratelimit.c) once the call uses half of it: from then on requests
+ * are paced to it, and a run that would outgrow it never meets a 429.
+ * remaining-requests: 0 pauses until one request is free.
+ */
 static void
 pause_if_exhausted(Engine *engine, ProviderId provider, const HttpHints *hints)
 {
@@ -385,6 +390,14 @@ pause_if_exhausted(Engine *engine, ProviderId provider, const HttpHints *hints)
 	long		limit;
 	double		pause;
 
+	if (engine->configs[provider].rpm <= 0 && hints->ratelimit_limit_requests[0] != '\0' &&
+		hints->ratelimit_remaining_requests[0] != '\0')
+	{
+		double		announced = strtod(hints->ratelimit_limit_requests, NULL);
+
+		if (strtod(hints->ratelimit_remaining_requests, NULL) <= announced / 2)
+			ratelimit_learn_announced(provider, announced);
+	}
 	if (strcmp(hints->ratelimit_remaining_requests, "0") != 0)
 		return;
 	/* the budget refills continuously: reset is the time to refill all of it */

@@ -136,6 +136,7 @@ report_call_end(const char *what, const ProviderConfig *play,
 		sum.breaker_trips += t->breaker_trips;
 		sum.paced_ms += t->paced_ms;
 		sum.cost_usd += t->cost_usd;
+		sum.twins += t->twins;
 		append_dropped(&dropped, &play[i], t->dropped);
 
 		/* one WARNING per provider for requests it rejected, with the count */
@@ -172,6 +173,9 @@ report_call_end(const char *what, const ProviderConfig *play,
 					 sum.splits, failovers, sum.breaker_trips, sum.paced_ms / 1000.0,
 					 sum.tokens_in, sum.tokens_cached, sum.tokens_out, sum.tokens_reasoning,
 					 sum.cost_usd, dropped.data);
+	if (sum.twins > 0)
+		appendStringInfo(&detail, "; " INT64_FORMAT " slow %s got a twin at another connection or provider",
+						 sum.twins, sum.twins == 1 ? "request" : "requests");
 	if (nads == 1)
 		ereport(NOTICE,
 				(errmsg("%s: " INT64_FORMAT " personas in " INT64_FORMAT " batches: %s",

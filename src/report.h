@@ -40,6 +40,9 @@ typedef struct ProviderTally
 	int64		tokens_reasoning;
 	double		cost_usd;		/* what the requests cost, as billed */
 	uint32		dropped;		/* PARAM_BIT()s its requests went without */
+	int64		twins;			/* twins of slow requests it was sent (hedge.h) */
+	int64		results;		/* requests it sent back, answered or not */
+	int64		paced;			/* ... that waited for a rate limit first */
 	TimestampTz first_sent;
 	TimestampTz last_answer;
 	bool		out;			/* taken out for the rest of the call */

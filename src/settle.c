@@ -151,6 +151,9 @@ settle_throttle(Engine *engine, EngineJob *job, const Outcome *out)
 	/* the server says we are too fast: halve our concurrency */
 	engine->concurrency[p] = Max(1, engine->concurrency[p] / 2);
 	engine->successes[p] = 0;
+	/* and, with no P_rpm, shows what rate it takes (ratelimit.c) */
+	if (engine->configs[p].rpm <= 0)
+		ratelimit_learn_429(p, engine->settings.rate_window_ms, out->retry_after);
 	if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
 		++job->throttles > MAX_THROTTLE_WAITS)
 		return -1;
@@ -238,6 +241,8 @@ engine_settle_attempt(Engine *engine, EngineJob *job, Outcome *out, const Reques
 	{
 		case OUTCOME_OK:
 			job->counters.answered++;
+			if (engine->configs[p].rpm <= 0)
+				ratelimit_learn_answer(p);
 			/* additive increase back towards the configured concurrency */
 			if (engine->concurrency[p] < engine->configs[p].max_concurrency &&
 				++engine->successes[p] >= 10)
