@@ -377,6 +377,17 @@ start_mock(Engine *engine, EngineJob *job)
 		engine_finish_job(engine, job, OUTCOME_BUG, "mock could not read the batch", true);
 }
 
+/* A count header: digits only (at most 15), else -1 */
+static long
+header_count(const char *s)
+{
+	size_t		len = strspn(s, "0123456789");
+
+	if (len == 0 || len > 15 || s[len] != '\0')
+		return -1;
+	return strtol(s, NULL, 10);
+}
+
 /*
  * OpenAI's x-ratelimit-* headers.  With no P_rpm, the announced limit is
  * learnt (ratelimit.c) once the call uses half of it: from then on requests
@@ -390,13 +401,13 @@ pause_if_exhausted(Engine *engine, ProviderId provider, const HttpHints *hints)
 	long		limit;
 	double		pause;
 
-	if (engine->configs[provider].rpm <= 0 && hints->ratelimit_limit_requests[0] != '\0' &&
-		hints->ratelimit_remaining_requests[0] != '\0')
+	if (engine->configs[provider].rpm <= 0)
 	{
-		double		announced = strtod(hints->ratelimit_limit_requests, NULL);
+		long		announced = header_count(hints->ratelimit_limit_requests);
+		long		remaining = header_count(hints->ratelimit_remaining_requests);
 
-		if (strtod(hints->ratelimit_remaining_requests, NULL) <= announced / 2)
-			ratelimit_learn_announced(provider, announced);
+		if (announced > 0 && remaining >= 0 && remaining <= announced / 2)
+			ratelimit_learn_announced(provider, (double) announced);
 	}
 	if (strcmp(hints->ratelimit_remaining_requests, "0") != 0)
 		return;

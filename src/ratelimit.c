@@ -59,6 +59,13 @@ typedef struct ProviderPace
 
 /* a learnt limit grows back by this much per answer, up to what was announced */
 #define LEARN_GROWTH 1.0005
+/*
+ * A 429 teaches a rate only after this many answers since the last lesson:
+ * one that comes first, or after a handful, says too little of the rate
+ * (a burst, another client on the account, trouble) to pace every later
+ * request by
+ */
+#define LEARN_MIN_ANSWERS 20
 
 typedef struct PaceState
 {
@@ -213,10 +220,13 @@ ratelimit_release(const ProviderConfig *cfg, int window_ms,
 /*
  * Zero-configuration limits.  A provider that answers 429 while no P_rpm is
  * set has shown its limit: it took the answers counted since seen_since,
- * and asks for retry_after_s more before it takes another, so its limit is
+ * and asks for retry_after_s more before it takes another (1 s when it
+ * does not say; the engine passes no 429 whose wait it does not honour,
+ * past ctr_dist.max_retry_wait), so its limit is
  * about answers / (elapsed + retry_after) per second -- exact for a sliding
  * window that the burst filled.  Requests are then paced at that rate (with
- * the usual headroom).  429s of requests that were already out when the
+ * the usual headroom), once LEARN_MIN_ANSWERS answers make the rate worth
+ * believing.  429s of requests that were already out when the
  * rate was cut say nothing new and are ignored.  Each answer lets the
  * learnt limit grow back slowly, never past what the provider announced.
  */
@@ -225,10 +235,13 @@ ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s)
 {
 	ProviderPace *pace = pace_for(provider);
 	TimestampTz now = GetCurrentTimestamp();
-	double		wait_s = retry_after_s > 0 ? retry_after_s : 1.0;
+	/* no wait said counts as 1 s; the caller passes none past max_retry_wait (1 h) */
+	double		wait_s = retry_after_s < 0 ? 1.0 : Min(retry_after_s, (double) SECS_PER_HOUR);
+	int64		wait_us = (int64) (wait_s * USECS_PER_SEC);
 
 	SpinLockAcquire(&pace->mutex);
-	if (now >= pace->quiet_until && pace->seen_since > 0)
+	if (now >= pace->quiet_until && pace->seen_since > 0 &&
+		pace->seen_answered >= LEARN_MIN_ANSWERS)
 	{
 		double		span_s = (now - pace->seen_since) / (double) USECS_PER_SEC + wait_s;
 		double		limit = pace->seen_answered * (window_ms / 1000.0) / Max(span_s, 1.0);
@@ -247,7 +260,7 @@ ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s)
 			pace->learnt_limit = Max(Min(limit, pace->learnt_limit * 0.9),
 									 pace->first_learnt / 2);
 		}
-		pace->seen_since = TimestampTzPlusMilliseconds(now, (int) (wait_s * 1000));
+		pace->seen_since = now + wait_us;
 		pace->seen_answered = 0;
 		pace->quiet_until = pace->seen_since + USECS_PER_SEC / 2;
 		pace->next_learnt = Max(pace->next_learnt, pace->seen_since);
@@ -286,7 +299,18 @@ ratelimit_learn_answer(ProviderId provider)
 	SpinLockRelease(&pace->mutex);
 }
 
-/* What was learnt, for ctr_dist.rate_limits: 0 when nothing */
+/* Forget every learnt limit (ctr_dist.forget_learnt_limits) */
+static void
+forget_learnt(ProviderPace *pace)
+{
+	SpinLockAcquire(&pace->mutex);
+	pace->learnt_limit = pace->announced_limit = pace->first_learnt = 0;
+	pace->next_learnt = pace->seen_since = pace->quiet_until = 0;
+	pace->seen_answered = 0;
+	SpinLockRelease(&pace->mutex);
+}
+
+/* What was learnt, for hedging and ctr_dist.rate_limits: 0 when nothing */
 double
 ratelimit_learnt_limit(ProviderId provider)
 {
@@ -335,8 +359,8 @@ ctr_dist_rate_limits(PG_FUNCTION_ARGS)
 	{
 		ProviderPace *pace = &shared_pace->providers[i];
 		ProviderPace copy;
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
 
 		SpinLockAcquire(&pace->mutex);
 		copy = *pace;
@@ -348,7 +372,31 @@ ctr_dist_rate_limits(PG_FUNCTION_ARGS)
 			values[2] = TimestampTzGetDatum(copy.paused_until);
 		else
 			nulls[2] = true;
+		if (copy.learnt_limit > 0)
+			values[3] = Float8GetDatum(copy.learnt_limit);
+		else
+			nulls[3] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(ctr_dist_forget_learnt_limits);
+
+/*
+ * ctr_dist.forget_learnt_limits(): the learnt limits of every provider are
+ * forgotten, in shared memory (preloaded) and in this backend; the next
+ * 429s teach them again.  Superuser only (EXECUTE revoked from PUBLIC).
+ */
+Datum
+ctr_dist_forget_learnt_limits(PG_FUNCTION_ARGS)
+{
+	for (int i = 0; i < PROVIDER_MOCK; i++)
+	{
+		if (shared_pace)
+			forget_learnt(&shared_pace->providers[i]);
+		if (local_initialized)
+			forget_learnt(&local_pace.providers[i]);
+	}
+	PG_RETURN_VOID();
 }

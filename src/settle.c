@@ -151,8 +151,9 @@ settle_throttle(Engine *engine, EngineJob *job, const Outcome *out)
 	/* the server says we are too fast: halve our concurrency */
 	engine->concurrency[p] = Max(1, engine->concurrency[p] / 2);
 	engine->successes[p] = 0;
-	/* and, with no P_rpm, shows what rate it takes (ratelimit.c) */
-	if (engine->configs[p].rpm <= 0)
+	/* and, with no P_rpm and a wait we honour, what rate it takes */
+	if (engine->configs[p].rpm <= 0 &&
+		out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
 		ratelimit_learn_429(p, engine->settings.rate_window_ms, out->retry_after);
 	if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
 		++job->throttles > MAX_THROTTLE_WAITS)
