@@ -20,7 +20,7 @@ SELECT pg_catalog.pg_extension_config_dump('ctr_dist.run_providers', '');
 -- ---------------------------------------------------------------------
 CREATE FUNCTION ctr_dist.rate_limits_internal(
     OUT provider text, OUT in_flight integer, OUT paused_until timestamptz,
-    OUT learnt_limit double precision)
+    OUT learnt_rpm double precision)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'ctr_dist_rate_limits'
 LANGUAGE C VOLATILE STRICT;
@@ -29,7 +29,7 @@ CREATE VIEW ctr_dist.rate_limits AS
     SELECT * FROM ctr_dist.rate_limits_internal();
 
 COMMENT ON VIEW ctr_dist.rate_limits IS
-'per provider, across all sessions (needs shared_preload_libraries): requests in flight now, until when the provider asked to pause, and the request limit learnt where no P_rpm is set (per rate_limit_window)';
+'per provider, across all sessions (needs shared_preload_libraries): requests in flight now, until when the provider asked to pause, and the request rate learnt where no P_rpm is set (per minute)';
 
 GRANT SELECT ON ctr_dist.rate_limits TO PUBLIC;
 

@@ -407,7 +407,8 @@ pause_if_exhausted(Engine *engine, ProviderId provider, const HttpHints *hints)
 		long		remaining = header_count(hints->ratelimit_remaining_requests);
 
 		if (announced > 0 && remaining >= 0 && remaining <= announced / 2)
-			ratelimit_learn_announced(provider, (double) announced);
+			ratelimit_learn_announced(provider, (double) announced,
+									  engine->settings.rate_window_ms);
 	}
 	if (strcmp(hints->ratelimit_remaining_requests, "0") != 0)
 		return;

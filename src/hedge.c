@@ -78,7 +78,7 @@ twin_fits(CallState *cs, int i)
 
 	return !t->out && cs->play[i].rpm <= 0 && cs->play[i].tpm <= 0 &&
 		t->throttled * 4 <= t->requests && t->paced * 4 <= t->results &&
-		ratelimit_learnt_limit(cs->play[i].id) <= 0 &&
+		ratelimit_learnt_rate(cs->play[i].id) <= 0 &&
 		t->outstanding < WINDOW_PER_SLOT * cs->play[i].max_concurrency;
 }
 

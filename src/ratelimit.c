@@ -43,13 +43,14 @@ typedef struct ProviderPace
 
 	/*
 	 * What was learnt of a request limit no setting gives (zero-configuration
-	 * limits): requests per rate_limit_window, from the provider's
-	 * x-ratelimit-limit-requests or from its 429s (0: nothing learnt).
-	 * Requests are then paced by it as by P_rpm.  Shared like the rest when
-	 * preloaded, so what one session learnt holds for all.
+	 * limits): a rate, requests per second, from the provider's
+	 * x-ratelimit-limit-requests or from its 429s (0: nothing learnt), so
+	 * that it holds whatever rate_limit_window a later call has.  Requests
+	 * are then paced by it as by P_rpm.  Shared like the rest when preloaded,
+	 * so what one session learnt holds for all.
 	 */
-	double		learnt_limit;
-	double		announced_limit;	/* x-ratelimit-limit-requests; 0: none */
+	double		learnt_rate;
+	double		announced_rate;	/* x-ratelimit-limit-requests; 0: none */
 	double		first_learnt;	/* the first 429's estimate: a floor for later cuts */
 	TimestampTz next_learnt;	/* the learnt schedule's next slot */
 	TimestampTz seen_since;		/* answers counted since then ... */
@@ -176,7 +177,7 @@ ratelimit_acquire(const ProviderConfig *cfg, int window_ms,
 	ready = Max(pace->paused_until, now);
 	if (cfg->rpm > 0)
 		ready = Max(ready, pace->next_request);
-	else if (pace->learnt_limit > 0)
+	else if (pace->learnt_rate > 0)
 		ready = Max(ready, pace->next_learnt);
 	if (cfg->tpm > 0)
 		ready = Max(ready, pace->next_token);
@@ -188,9 +189,9 @@ ratelimit_acquire(const ProviderConfig *cfg, int window_ms,
 			interval_us(window_ms, 1, cfg->rpm);
 		pace->next_token = Max(pace->next_token, now) +
 			interval_us(window_ms, est_tokens, cfg->tpm);
-		if (cfg->rpm <= 0 && pace->learnt_limit > 0)
+		if (cfg->rpm <= 0 && pace->learnt_rate > 0)
 			pace->next_learnt = Max(pace->next_learnt, now) +
-				(int64) (window_ms * 1000.0 * PACE_HEADROOM / pace->learnt_limit);
+				(int64) (USECS_PER_SEC * PACE_HEADROOM / pace->learnt_rate);
 		if (pace->seen_since == 0)
 			pace->seen_since = now;
 	}
@@ -231,7 +232,7 @@ ratelimit_release(const ProviderConfig *cfg, int window_ms,
  * learnt limit grow back slowly, never past what the provider announced.
  */
 void
-ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s)
+ratelimit_learn_429(ProviderId provider, double retry_after_s)
 {
 	ProviderPace *pace = pace_for(provider);
 	TimestampTz now = GetCurrentTimestamp();
@@ -244,11 +245,11 @@ ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s)
 		pace->seen_answered >= LEARN_MIN_ANSWERS)
 	{
 		double		span_s = (now - pace->seen_since) / (double) USECS_PER_SEC + wait_s;
-		double		limit = pace->seen_answered * (window_ms / 1000.0) / Max(span_s, 1.0);
+		/* at least one request a minute */
+		double		rate = Max(pace->seen_answered / Max(span_s, 1.0), 1.0 / 60);
 
-		limit = Max(limit, 1.0);
-		if (pace->learnt_limit <= 0)
-			pace->first_learnt = pace->learnt_limit = limit;
+		if (pace->learnt_rate <= 0)
+			pace->first_learnt = pace->learnt_rate = rate;
 		else
 		{
 			/*
@@ -257,8 +258,8 @@ ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s)
 			 * are not about the rate (a provider's own trouble) cannot
 			 * spiral the pace down to nothing
 			 */
-			pace->learnt_limit = Max(Min(limit, pace->learnt_limit * 0.9),
-									 pace->first_learnt / 2);
+			pace->learnt_rate = Max(Min(rate, pace->learnt_rate * 0.9),
+									pace->first_learnt / 2);
 		}
 		pace->seen_since = now + wait_us;
 		pace->seen_answered = 0;
@@ -268,18 +269,19 @@ ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s)
 	SpinLockRelease(&pace->mutex);
 }
 
-/* OpenAI's x-ratelimit-limit-requests: the limit itself, per window */
+/* OpenAI's x-ratelimit-limit-requests: the limit itself, per window_ms */
 void
-ratelimit_learn_announced(ProviderId provider, double limit)
+ratelimit_learn_announced(ProviderId provider, double limit, int window_ms)
 {
 	ProviderPace *pace = pace_for(provider);
+	double		rate = limit * 1000.0 / Max(window_ms, 1);
 
-	if (limit <= 0)
+	if (rate <= 0)
 		return;
 	SpinLockAcquire(&pace->mutex);
-	pace->announced_limit = limit;
-	if (pace->learnt_limit <= 0 || pace->learnt_limit > limit)
-		pace->learnt_limit = limit;
+	pace->announced_rate = rate;
+	if (pace->learnt_rate <= 0 || pace->learnt_rate > rate)
+		pace->learnt_rate = rate;
 	SpinLockRelease(&pace->mutex);
 }
 
@@ -290,11 +292,11 @@ ratelimit_learn_answer(ProviderId provider)
 
 	SpinLockAcquire(&pace->mutex);
 	pace->seen_answered++;
-	if (pace->learnt_limit > 0)
+	if (pace->learnt_rate > 0)
 	{
-		pace->learnt_limit *= LEARN_GROWTH;
-		if (pace->announced_limit > 0)
-			pace->learnt_limit = Min(pace->learnt_limit, pace->announced_limit);
+		pace->learnt_rate *= LEARN_GROWTH;
+		if (pace->announced_rate > 0)
+			pace->learnt_rate = Min(pace->learnt_rate, pace->announced_rate);
 	}
 	SpinLockRelease(&pace->mutex);
 }
@@ -304,23 +306,23 @@ static void
 forget_learnt(ProviderPace *pace)
 {
 	SpinLockAcquire(&pace->mutex);
-	pace->learnt_limit = pace->announced_limit = pace->first_learnt = 0;
+	pace->learnt_rate = pace->announced_rate = pace->first_learnt = 0;
 	pace->next_learnt = pace->seen_since = pace->quiet_until = 0;
 	pace->seen_answered = 0;
 	SpinLockRelease(&pace->mutex);
 }
 
-/* What was learnt, for hedging and ctr_dist.rate_limits: 0 when nothing */
+/* What was learnt, requests per second, for hedging: 0 when nothing */
 double
-ratelimit_learnt_limit(ProviderId provider)
+ratelimit_learnt_rate(ProviderId provider)
 {
 	ProviderPace *pace = pace_for(provider);
-	double		limit;
+	double		rate;
 
 	SpinLockAcquire(&pace->mutex);
-	limit = pace->learnt_limit;
+	rate = pace->learnt_rate;
 	SpinLockRelease(&pace->mutex);
-	return limit;
+	return rate;
 }
 
 void
@@ -372,8 +374,8 @@ ctr_dist_rate_limits(PG_FUNCTION_ARGS)
 			values[2] = TimestampTzGetDatum(copy.paused_until);
 		else
 			nulls[2] = true;
-		if (copy.learnt_limit > 0)
-			values[3] = Float8GetDatum(copy.learnt_limit);
+		if (copy.learnt_rate > 0)
+			values[3] = Float8GetDatum(copy.learnt_rate * 60);	/* per minute */
 		else
 			nulls[3] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -5,9 +5,10 @@
  *	  how long), split in halves, sent elsewhere, or given up on.
  *
  * Throttles wait as the server says without using up an attempt, and halve
- * the provider's concurrency; transient failures retry with exponential
- * backoff and jitter up to ctr_dist.max_retries; unusable answers go to
- * another provider first, then in halves; batches too large for the model
+ * the provider's concurrency; transient failures and unusable answers go
+ * to another provider first, and at the last one retry with exponential
+ * backoff and jitter up to ctr_dist.max_retries (unusable answers in
+ * halves); batches too large for the model
  * are split; a parameter the model refuses is learnt (quirks.c) and the
  * request sent again without it; fatal answers take the provider out of
  * the engine.  The circuit breaker hears of every answer and failure.
@@ -154,7 +155,7 @@ settle_throttle(Engine *engine, EngineJob *job, const Outcome *out)
 	/* and, with no P_rpm and a wait we honour, what rate it takes */
 	if (engine->configs[p].rpm <= 0 &&
 		out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
-		ratelimit_learn_429(p, engine->settings.rate_window_ms, out->retry_after);
+		ratelimit_learn_429(p, out->retry_after);
 	if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
 		++job->throttles > MAX_THROTTLE_WAITS)
 		return -1;
@@ -165,10 +166,10 @@ settle_throttle(Engine *engine, EngineJob *job, const Outcome *out)
 }
 
 /*
- * Transient errors retry with backoff.  An unusable answer is not asked
- * again as it was (at temperature 0 it tends to come back the same): it
- * goes to another provider first, and with none left it is sent in halves;
- * an answer cut off at the output limit is sent in halves at once.  Returns
+ * Transient errors and unusable answers go to another provider first (an
+ * unusable answer at temperature 0 tends to come back the same); with none
+ * left they retry with backoff, an unusable answer in halves; an answer
+ * cut off at the output limit is sent in halves at once.  Returns
  * the wait, -1 when the job is done (with *exhausted), -2 when it was split.
  */
 static long
@@ -188,9 +189,16 @@ settle_failure(Engine *engine, EngineJob *job, const Outcome *out, bool *exhaust
 		*exhausted = false;
 		return -1;
 	}
-	if (out->cls == OUTCOME_SOFT && !job->last_resort && !out->truncated)
+	/*
+	 * A job with an elsewhere goes there at once, not after a backoff here:
+	 * another provider answers sooner than this one recovers, and nothing
+	 * is sent twice; an unusable answer at temperature 0 would likely come
+	 * back the same.  It comes back here when no one else can answer (the
+	 * last provider retries with backoff).  An answer cut off at the output
+	 * limit is sent in halves instead.
+	 */
+	if (!job->last_resort && !(out->cls == OUTCOME_SOFT && out->truncated))
 	{
-		/* elsewhere first; it comes back here when no one else can answer */
 		*exhausted = false;
 		return -1;
 	}

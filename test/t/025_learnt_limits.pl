@@ -61,7 +61,7 @@ $node->safe_psql('postgres', q{
 is($out, '6000|6000|0|0', 'configured limits: every prediction exact');
 is($refused, 0, 'configured limits: no 429');
 
-is($node->safe_psql('postgres', q{SELECT string_agg(provider, ',' ORDER BY provider) FROM ctr_dist.rate_limits WHERE learnt_limit > 0}),
+is($node->safe_psql('postgres', q{SELECT string_agg(provider, ',' ORDER BY provider) FROM ctr_dist.rate_limits WHERE learnt_rpm > 0}),
 	'deepseek,gemini,openai', 'ctr_dist.rate_limits shows what was learnt, for each provider');
 $node->safe_psql('postgres', q{
 	ALTER SYSTEM RESET ctr_dist.openai_rpm; ALTER SYSTEM RESET ctr_dist.deepseek_rpm;
@@ -70,7 +70,7 @@ $node->safe_psql('postgres', q{
 # a 429 that asks for a wait past ctr_dist.max_retry_wait teaches nothing:
 # that request goes elsewhere or gives up, and the provider stays usable
 $node->safe_psql('postgres', 'SELECT ctr_dist.forget_learnt_limits()');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM ctr_dist.rate_limits WHERE learnt_limit > 0}), '0',
+is($node->safe_psql('postgres', q{SELECT count(*) FROM ctr_dist.rate_limits WHERE learnt_rpm > 0}), '0',
 	'forget_learnt_limits: nothing learnt any more');
 CtrDistTest::set_server($base, '{"latency_ms": 20, "faults": ['
 	. '{"kind": "rate_limit", "provider": "openai", "after": 10, "first": 11, "params": {"seconds": 3600, "signal": "retry_after"}}]}');
@@ -83,7 +83,7 @@ CtrDistTest::set_server($base, '{"latency_ms": 20}');
 ($ret, $out, $err) = CtrDistTest::run_exact($node, 'tagged', "20, ad => 'Gym', providers => '{openai}'",
 	pre => 'SET statement_timeout = 20000;');
 is($out, '6000|6000|0|0', 'the next call answers every persona');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM ctr_dist.rate_limits WHERE learnt_limit > 0}), '0',
+is($node->safe_psql('postgres', q{SELECT count(*) FROM ctr_dist.rate_limits WHERE learnt_rpm > 0}), '0',
 	'the hour-long wait taught no limit');
 
 # a role without superuser cannot make every session forget
