@@ -42,19 +42,8 @@ if ($err =~ /requests (\d+) \(answered (\d+), rate-limited (\d+), transient erro
 {
 	is($2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $1, 'fault matrix: each request counted once, by its outcome');
 }
-# a bad answer is not asked again as it was: another provider answers it
-# first, unless a twin of it is still out or has answered already (failovers
-# count transient errors too; 033_limits checks it exactly, with no twins)
-if ($err =~ /bad answers (\d+), .*failovers (\d+),/)
-{
-	my ($bad, $failovers) = ($1, $2);
-	ok($bad <= $failovers + $twins,
-		"fault matrix: every bad answer failed over at once, or had a twin ($bad bad, $failovers failovers, $twins twins)");
-}
-else
-{
-	fail('fault matrix: the NOTICE counts bad answers and failovers');
-}
+# (that a bad answer goes to another provider first is 033_limits' exact
+# check: here failovers also count transient errors, and twins answer some)
 diag(sprintf('fault matrix: %.1f s, %d faults; %s', $wall, $faults, ($err =~ /DETAIL:\s+(.*)/)[0] // ''));
 
 # one provider down: the others answer everything, the WARNING names it,
