@@ -22,11 +22,13 @@ OBJS = \
 	src/ctr_dist.o \
 	src/encoding.o \
 	src/engine.o \
+	src/halves.o \
 	src/hedge.o \
 	src/inference.o \
 	src/inference_sql.o \
 	src/keys.o \
 	src/mock.o \
+	src/models.o \
 	src/multi.o \
 	src/personas.o \
 	src/plan.o \
@@ -38,9 +40,12 @@ OBJS = \
 	src/provider_json.o \
 	src/provider_openai.o \
 	src/provider_util.o \
+	src/quirks.o \
 	src/ratelimit.o \
 	src/report.o \
 	src/resolve.o \
+	src/settle.o \
+	src/split.o \
 	src/stats.o \
 	src/transfer.o \
 	src/wait_events.o \

@@ -409,3 +409,157 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE STRICT;
 
 COMMENT ON FUNCTION ctr_dist.holm(float8[]) IS
 'Holm''s step-down adjustment of p-values; NULL elements stay NULL and are not counted as comparisons';
+
+-- ---------------------------------------------------------------------
+-- Today's providers (issue 15): cached and reasoning tokens in the
+-- statistics, the last call and stored runs; the models each provider
+-- offers.  The columns 0.1.0 had keep their places; new ones come after.
+-- ---------------------------------------------------------------------
+DROP VIEW ctr_dist.provider_stats;
+DROP FUNCTION ctr_dist.provider_stats_internal();
+CREATE FUNCTION ctr_dist.provider_stats_internal(
+    OUT provider text, OUT requests bigint, OUT answered bigint,
+    OUT throttled bigint, OUT http_429 bigint, OUT transient_errors bigint,
+    OUT bad_answers bigint, OUT too_large bigint, OUT unsupported_parameters bigint,
+    OUT fatal_errors bigint, OUT rejected bigint,
+    OUT retries bigint, OUT splits bigint, OUT failovers bigint,
+    OUT tokens_in bigint, OUT tokens_cached bigint, OUT tokens_cache_write bigint,
+    OUT tokens_out bigint, OUT tokens_reasoning bigint, OUT cost_usd double precision,
+    OUT latency_mean_ms double precision, OUT latency_p95_ms double precision,
+    OUT stats_reset timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ctr_dist_provider_stats'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE VIEW ctr_dist.provider_stats AS
+    SELECT * FROM ctr_dist.provider_stats_internal();
+
+COMMENT ON VIEW ctr_dist.provider_stats IS
+'per provider, since the last reset: requests, answers, each failure class, 429s, retries, splits, failovers, tokens (cached, cache writes, reasoning), cost and latency';
+
+GRANT SELECT ON ctr_dist.provider_stats TO PUBLIC;
+
+DROP FUNCTION ctr_dist.last_call_stats();
+CREATE FUNCTION ctr_dist.last_call_stats(
+    OUT provider text, OUT model text, OUT batches bigint, OUT requests bigint,
+    OUT retries bigint, OUT failovers bigint, OUT tokens_in bigint, OUT tokens_out bigint,
+    OUT cost_usd double precision, OUT seconds double precision,
+    OUT tokens_cached bigint, OUT tokens_reasoning bigint, OUT splits bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ctr_dist_last_call_stats'
+LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION ctr_dist.last_call_stats() IS
+'per provider totals of this session''s last ctr_predict call, also when it failed part way; tokens_in includes tokens_cached, tokens_out tokens_reasoning';
+
+ALTER TABLE ctr_dist.run_providers
+    ADD COLUMN tokens_cached    bigint NOT NULL DEFAULT 0,
+    ADD COLUMN tokens_reasoning bigint NOT NULL DEFAULT 0;
+COMMENT ON COLUMN ctr_dist.run_providers.tokens_cached IS 'of tokens_in: read from the provider''s prompt cache, at the cached price';
+COMMENT ON COLUMN ctr_dist.run_providers.tokens_reasoning IS 'of tokens_out: reasoning or thought tokens';
+
+-- ctr_dist.run as before, storing the cached and reasoning tokens too
+CREATE OR REPLACE FUNCTION ctr_dist.run(personas   regclass,
+                                        batch_size integer DEFAULT 50,
+                                        ad         text    DEFAULT NULL,
+                                        platform   text    DEFAULT NULL,
+                                        providers  text[]  DEFAULT NULL,
+                                        label      text    DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $run$
+DECLARE
+    v_run_id bigint;
+    v_status text := 'succeeded';
+    v_error  text;
+    v_state  text;
+BEGIN
+    -- ctr_dist's settings exist only once its library is loaded: calling
+    -- one of its C functions loads it, in a session that never did (a
+    -- pg_cron job without shared_preload_libraries = 'ctr_dist')
+    PERFORM ctr_dist.plan(0, ARRAY['mock']);
+
+    INSERT INTO ctr_dist.runs (label, relation, ad, platform, batch_size, providers, settings)
+    VALUES (label, personas::text,
+            coalesce(ad, current_setting('ctr_dist.ad')),
+            coalesce(platform, current_setting('ctr_dist.platform')),
+            coalesce(batch_size, 0),
+            coalesce(providers, string_to_array(replace(current_setting('ctr_dist.providers'), ' ', ''), ',')),
+            (SELECT coalesce(jsonb_object_agg(s.name, s.setting), '{}')
+               FROM pg_settings s
+              WHERE s.name LIKE 'ctr_dist.%' AND s.name NOT LIKE '%api_key'))
+    RETURNING id INTO v_run_id;
+
+    BEGIN
+        INSERT INTO ctr_dist.predictions (run_id, ord, persona_key, click, provider, model)
+        SELECT v_run_id, p.ord, p.persona_key, p.click, p.provider, p.model
+          FROM @extschema@.ctr_predict(personas, batch_size, ad, platform, providers) p;
+    EXCEPTION
+        WHEN query_canceled THEN
+            v_status := 'cancelled';
+            v_error := SQLERRM;
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE;
+            -- bad input is the caller's to fix: no run is recorded
+            IF v_state LIKE '22%' OR v_state LIKE '42%' THEN
+                RAISE;
+            END IF;
+            v_status := CASE WHEN v_state = '53400' THEN 'over_budget' ELSE 'failed' END;
+            v_error := SQLERRM;
+    END;
+
+    INSERT INTO ctr_dist.run_providers (run_id, provider, model, batches, requests, retries, failovers,
+                                        tokens_in, tokens_out, cost_usd, seconds,
+                                        tokens_cached, tokens_reasoning)
+    SELECT v_run_id, s.provider, s.model, s.batches, s.requests, s.retries, s.failovers,
+           s.tokens_in, s.tokens_out, s.cost_usd::numeric, s.seconds,
+           s.tokens_cached, s.tokens_reasoning
+      FROM ctr_dist.last_call_stats() s;
+
+    UPDATE ctr_dist.runs r
+       SET status = v_status,
+           error = v_error,
+           finished_at = clock_timestamp(),
+           personas = p.personas,
+           clicks = p.clicks,
+           ctr = p.ctr,
+           null_count = p.nulls,
+           tokens_in = t.tokens_in,
+           tokens_out = t.tokens_out,
+           cost_usd = t.cost_usd
+      FROM (SELECT count(*) AS personas, sum(click) AS clicks, avg(click) AS ctr,
+                   count(*) FILTER (WHERE click IS NULL) AS nulls
+              FROM ctr_dist.predictions WHERE predictions.run_id = v_run_id) AS p,
+           (SELECT coalesce(sum(rp.tokens_in), 0) AS tokens_in, coalesce(sum(rp.tokens_out), 0) AS tokens_out,
+                   coalesce(sum(rp.cost_usd), 0) AS cost_usd
+              FROM ctr_dist.run_providers rp WHERE rp.run_id = v_run_id) t
+     WHERE r.id = v_run_id;
+
+    IF v_status <> 'succeeded' THEN
+        RAISE WARNING 'ctr_dist run % %: %', v_run_id, v_status, v_error;
+    END IF;
+    RETURN v_run_id;
+END
+$run$;
+
+-- ctr_dist.models(): what each provider with a key offers, and when a
+-- model shuts down (OpenAI says); it calls the providers, so not PUBLIC
+CREATE TYPE ctr_dist.model_info AS (
+    provider           text,
+    model              text,
+    display_name       text,
+    input_token_limit  bigint,
+    output_token_limit bigint,
+    shutdown_date      date,
+    in_use             boolean
+);
+
+CREATE FUNCTION ctr_dist.models(provider text DEFAULT NULL)
+RETURNS SETOF ctr_dist.model_info
+AS 'MODULE_PATHNAME', 'ctr_dist_models'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION ctr_dist.models(text) IS
+'the models each provider with an API key offers (NULL: all providers), as its API lists them; in_use: the model setting names it';
+REVOKE EXECUTE ON FUNCTION ctr_dist.models(text) FROM PUBLIC;

@@ -19,7 +19,11 @@
  * inside their arrays, of printable ASCII only (valid text in any server
  * encoding), and the reason does not end in a full stop; retry_after is -1
  * or >= 0; a throttled or transient outcome with a numeric retry-after-ms
- * waits exactly that long, whatever the body says; token counts >= 0.
+ * waits exactly that long, whatever the body says; token counts >= 0, the
+ * cached and written ones within the input, the reasoning ones within the
+ * output; OUTCOME_PARAM names a parameter.  The same bytes then go through
+ * ops->parse_models: at most its room used, every entry a C string of
+ * printable ASCII, every shutdown date empty or YYYY-MM-DD.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +41,43 @@ fuzz_printable_ascii(const char *s)
 		if ((unsigned char) *s < 0x20 || (unsigned char) *s > 0x7e)
 			return false;
 	return true;
+}
+
+static void
+fuzz_models_parse(const ProviderOps *ops, int status, const char *body, size_t len,
+				  const HttpHints *hints)
+{
+	ModelInfo	items[8];
+	ModelList	list;
+	Outcome		out;
+
+	memset(&list, 0x5A, sizeof(list));
+	list.items = items;
+	list.n = 0;
+	list.max = 8;
+	memset(&out, 0, sizeof(out));
+	out.retry_after = -1;
+	ops->parse_models(status, body, len, hints, &list, &out);
+	FUZZ_CHECK(list.n >= 0 && list.n <= list.max, "model list of %d in room for %d", list.n, list.max);
+	FUZZ_CHECK(fuzz_is_cstring(list.next_page, sizeof(list.next_page)), "next_page not NUL-terminated");
+	FUZZ_CHECK(fuzz_is_cstring(out.reason, sizeof(out.reason)), "models: reason not NUL-terminated");
+	if (status < 200 || status >= 300)
+		FUZZ_CHECK(out.cls != OUTCOME_OK, "models: HTTP %d classified ok", status);
+	for (int i = 0; i < list.n; i++)
+	{
+		const ModelInfo *m = &items[i];
+		size_t		dlen;
+
+		FUZZ_CHECK(fuzz_is_cstring(m->id, sizeof(m->id)) && m->id[0] != '\0', "model %d: bad id", i);
+		FUZZ_CHECK(fuzz_is_cstring(m->display_name, sizeof(m->display_name)), "model %d: bad name", i);
+		FUZZ_CHECK(fuzz_printable_ascii(m->id) && fuzz_printable_ascii(m->display_name),
+				   "model %d: not printable ASCII", i);
+		FUZZ_CHECK(fuzz_is_cstring(m->shutdown_date, sizeof(m->shutdown_date)), "model %d: bad date", i);
+		dlen = strlen(m->shutdown_date);
+		FUZZ_CHECK(dlen == 0 || (dlen == 10 && m->shutdown_date[4] == '-' && m->shutdown_date[7] == '-'),
+				   "model %d: shutdown date '%s'", i, m->shutdown_date);
+		FUZZ_CHECK(m->input_limit >= 0 && m->output_limit >= 0, "model %d: negative limit", i);
+	}
 }
 
 static int
@@ -72,7 +113,16 @@ fuzz_provider_parse(const ProviderOps *ops, const uint8_t *data, size_t size)
 
 	ops->parse(status, body, len, &hints, &out);
 
-	FUZZ_CHECK(out.cls >= OUTCOME_OK && out.cls <= OUTCOME_BUG, "unknown class %d", (int) out.cls);
+	FUZZ_CHECK(out.cls >= OUTCOME_OK && out.cls <= OUTCOME_TOO_LARGE && out.cls != OUTCOME_BUDGET,
+			   "unknown class %d", (int) out.cls);
+	FUZZ_CHECK(out.tokens_cached + out.tokens_cache_write <= out.tokens_in &&
+			   out.tokens_cached >= 0 && out.tokens_cache_write >= 0,
+			   "cached %lld + written %lld of %lld in", (long long) out.tokens_cached,
+			   (long long) out.tokens_cache_write, (long long) out.tokens_in);
+	FUZZ_CHECK(out.tokens_reasoning >= 0 && out.tokens_reasoning <= out.tokens_out,
+			   "reasoning %lld of %lld out", (long long) out.tokens_reasoning, (long long) out.tokens_out);
+	FUZZ_CHECK(out.cls != OUTCOME_PARAM || (out.param > PARAM_NONE && out.param < NUM_PARAMS),
+			   "OUTCOME_PARAM with parameter %d", (int) out.param);
 	FUZZ_CHECK(fuzz_is_cstring(out.reason, sizeof(out.reason)), "reason not NUL-terminated");
 	FUZZ_CHECK(fuzz_is_cstring(out.model, sizeof(out.model)), "model not NUL-terminated");
 	FUZZ_CHECK(out.n == n && out.clicks == clicks, "parse changed n or clicks");
@@ -102,6 +152,8 @@ fuzz_provider_parse(const ProviderOps *ops, const uint8_t *data, size_t size)
 	}
 	else
 		FUZZ_CHECK(out.reason[0] != '\0', "class %d without a reason", (int) out.cls);
+
+	fuzz_models_parse(ops, status, body, len, &hints);
 
 	free(body);
 	free(clicks);

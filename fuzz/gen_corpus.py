@@ -140,6 +140,12 @@ OPENAI = {
     "transient_500_utf8_reason": provider(500, 3, oai_error(
         "Erreur interne du serveur \u00e9\u00e8\ud83d\ude00.", "server_error", None)),
     "ok_model_utf8": provider(200, 3, chat('{"clicks":[1,0,0]}', model="gpt-4o-mini-\u00fc\u00f1\u00ef")),
+    # a model list (GET /models): shutdown dates good and bad, an id that is not ASCII
+    "ok_models_list": provider(200, 1, {"object": "list", "data": [
+        {"id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system",
+         "shutdown_date": "2027-01-14"},
+        {"id": "gpt-5-mini", "object": "model", "owned_by": "system", "shutdown_date": "2026-02-30"},
+        {"id": "gpt-\u00fc\u00f1\u00ef", "object": "model", "owned_by": "system"}]}),
     "redirect_302": provider(302, 3, "<html>Moved</html>"),
 }
 
@@ -276,6 +282,14 @@ GEMINI = {
     # no status in the error (a proxy's), and a model name that is not ASCII
     "bug_400_no_status": provider(400, 3, {"error": {"code": 400, "message": "Request contains an invalid argument."}}),
     "ok_model_utf8": provider(200, 3, gem(["[1,0,0]"], model="gemini-2.5-flash-lite-\u00fc\u00f1")),
+    # a model list page: names that are not ASCII, one model that cannot generate
+    "ok_models_page": provider(200, 1, {"models": [
+        {"name": "models/gemini-2.5-flash-lite", "displayName": "Gemini 2.5 Flash-Lite \u00e9",
+         "inputTokenLimit": 1048576, "outputTokenLimit": 65536,
+         "supportedGenerationMethods": ["generateContent", "countTokens"]},
+        {"name": "models/gemini-\u00fc", "displayName": "x", "supportedGenerationMethods": ["generateContent"]},
+        {"name": "models/gemini-embedding-001", "supportedGenerationMethods": ["embedContent"]}],
+        "nextPageToken": "Cg\u00e9=="}),
 }
 
 # ---- answer_extract ---------------------------------------------------------

@@ -19,6 +19,8 @@
 
 #include <unistd.h>
 
+#include "lib/stringinfo.h"
+
 #include "keys.h"
 #include "prompt.h"
 #include "provider_json.h"
@@ -55,6 +57,31 @@ void
 json_finish_request(cJSON *root, ProviderRequest *req)
 {
 	stub_abort("json_finish_request");
+}
+
+/* lib/stringinfo.h (the model list request of provider_gemini.c) */
+void
+initStringInfo(StringInfo str)
+{
+	stub_abort("initStringInfo");
+}
+
+void
+appendStringInfo(StringInfo str, const char *fmt,...)
+{
+	stub_abort("appendStringInfo");
+}
+
+void
+appendStringInfoString(StringInfo str, const char *s)
+{
+	stub_abort("appendStringInfoString");
+}
+
+void
+appendStringInfoChar(StringInfo str, char ch)
+{
+	stub_abort("appendStringInfoChar");
 }
 
 /* utils/palloc.h */

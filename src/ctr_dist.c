@@ -14,7 +14,8 @@
  *	  report.c		the end-of-call NOTICE, last_call_stats()
  *	  channel.c		batches to workers or to an in-backend engine
  *	  worker.c		dynamic background workers, DSM and shm_mq
- *	  engine.c		curl multi + WaitEventSet, retries, circuit breaker
+ *	  engine.c		curl multi + WaitEventSet, jobs, dispatch
+ *	  settle.c		what each attempt's outcome means: retries, halves
  *	  ratelimit.c	rpm, tpm and concurrency, shared when preloaded
  *	  stats.c		provider statistics and progress in shared memory
  *	  keys.c		where API keys come from, and what keeps them secret
@@ -38,6 +39,7 @@
 #include "predict.h"
 #include "prompt.h"
 #include "provider.h"
+#include "quirks.h"
 #include "ratelimit.h"
 #include "stats.h"
 #include "window.h"
@@ -61,6 +63,7 @@ ctr_shmem_request(void)
 		prev_shmem_request_hook();
 	ratelimit_shmem_request();
 	stats_shmem_request();
+	quirks_shmem_request();
 }
 
 static void
@@ -70,6 +73,7 @@ ctr_shmem_startup(void)
 		prev_shmem_startup_hook();
 	ratelimit_shmem_startup();
 	stats_shmem_startup();
+	quirks_shmem_startup();
 }
 
 void

@@ -5,12 +5,10 @@
  *
  * The owner submits jobs; dispatch() starts what the concurrency limit,
  * the circuit breaker and the rate limiter allow (transfer.c), curl runs
- * them (multi.c), and settle_attempt() decides what each finished attempt
- * means: throttles wait (honouring the server's hint) without using up an
- * attempt; transient and soft failures retry with exponential backoff and
- * jitter up to ctr_dist.max_retries; fatal answers take the provider out
- * of this engine.  What cannot be answered goes back to the owner as a
- * failure: the engine never invents an answer.
+ * them (multi.c), and engine_settle_attempt() (settle.c) decides what each
+ * finished attempt means: a retry, a wait, halves, another provider, or
+ * the end.  What cannot be answered goes back to the owner as a failure:
+ * the engine never invents an answer.  The struct is in engine_int.h.
  *
  * Ownership is in engine.h: one release path, engine_release(), run by the
  * engine's memory context when it goes away, on every path.
@@ -20,62 +18,26 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <time.h>
 #include <curl/curl.h>
 
 #include "access/xact.h"
-#include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "breaker.h"
-#include "engine.h"
+#include "engine_int.h"
+#include "halves.h"
 #include "mock.h"
-#include "multi.h"
 #include "ratelimit.h"
-#include "resolve.h"
 #include "stats.h"
 #include "transfer.h"
-
-#define MAX_THROTTLE_WAITS 20
 
 static int	ctr_request_timeout = 120000;
 static int	ctr_connect_timeout = 10000;
 static int	ctr_max_retries = 4;
 static int	ctr_max_retry_wait = 60000;
 static int	ctr_breaker_cooldown = 30000;
-
-struct Engine
-{
-	MemoryContext cxt;			/* the engine, its jobs and transfers */
-	MemoryContext scratch;		/* building one request; reset after each */
-	ProviderConfig configs[NUM_PROVIDERS];
-	bool		configured[NUM_PROVIDERS];
-	bool		dead[NUM_PROVIDERS];
-	EngineSettings settings;
-	char	   *platform;		/* for the mock */
-
-	CurlMulti	multi;
-	dlist_head	waiting;		/* jobs not started or waiting to retry */
-	dlist_head	done;
-	dlist_head	transfers;		/* attempts in flight (transfer.h) */
-	int			in_flight[NUM_PROVIDERS];
-	int			concurrency[NUM_PROVIDERS];	/* adaptive: halved by 429s */
-	int			successes[NUM_PROVIDERS];	/* since the last change of it */
-	Breaker		breaker[NUM_PROVIDERS];
-	CallBudget *budget;			/* the call's (budget.h) */
-	double		tokens_per_byte[NUM_PROVIDERS];	/* learnt bound; 0: not yet */
-
-	/* each provider's host, looked up by the engine (resolve.h) */
-	Lookup	   *lookup[NUM_PROVIDERS];
-	TimestampTz lookup_started[NUM_PROVIDERS];
-	struct curl_slist *resolve[NUM_PROVIDERS];	/* once the lookup is done */
-
-	/* engines of this process that hold resources (see engine_release) */
-	dlist_node	live_node;
-	SubTransactionId subxact;	/* where it was created */
-	bool		released;
-};
 
 static bool curl_initialized = false;
 static dlist_head live_engines = DLIST_STATIC_INIT(live_engines);
@@ -311,6 +273,7 @@ engine_create(const ProviderConfig *configs, int nconfigs,
 		engine->configs[configs[i].id] = configs[i];
 		engine->configured[configs[i].id] = true;
 		engine->concurrency[configs[i].id] = configs[i].max_concurrency;
+		quirks_recall(configs[i].id, configs[i].model, &engine->quirks[configs[i].id]);
 		max_connections += configs[i].max_concurrency;
 	}
 	multi_init(&engine->multi, cxt, max_connections);
@@ -341,6 +304,7 @@ engine_new_job(Engine *engine, const JobSpec *spec)
 	job->ad = spec->ad;
 	job->cache_key = spec->cache_key;
 	job->last_resort = spec->last_resort;
+	job->models = spec->models;
 	job->clicks = MemoryContextAllocZero(engine->cxt, Max(spec->n, 1));
 	return job;
 }
@@ -353,14 +317,23 @@ engine_free_job(EngineJob *job)
 }
 
 /* exhausted: this provider did all it could for the job (see engine.h) */
-static void
-finish_job(Engine *engine, EngineJob *job, OutcomeClass cls, const char *reason,
+void
+engine_finish_job(Engine *engine, EngineJob *job, OutcomeClass cls, const char *reason,
 		   bool exhausted)
 {
 	job->cls = cls;
 	job->exhausted = exhausted;
 	if (reason && job->reason != reason)
 		strlcpy(job->reason, reason, sizeof(job->reason));
+	if (job->parent)
+	{
+		/* a half: the job it belongs to is done when both halves are */
+		EngineJob  *whole = halves_merge(job);
+
+		if (whole)
+			engine_finish_job(engine, whole, whole->cls, NULL, whole->exhausted);
+		return;
+	}
 	dlist_push_tail(&engine->done, &job->node);
 }
 
@@ -370,11 +343,11 @@ engine_submit(Engine *engine, EngineJob *job)
 	Assert(engine->configured[job->provider]);
 	job->not_before = 0;
 	job->cls = OUTCOME_OK;
-	job->attempts = job->throttles = job->retries = 0;
+	job->attempts = job->throttles = job->retries = job->param_retries = 0;
 	memset(&job->counters, 0, sizeof(job->counters));
 	job->reason[0] = '\0';
 	if (engine->dead[job->provider])
-		finish_job(engine, job, OUTCOME_FATAL, "provider was taken out of this call", true);
+		engine_finish_job(engine, job, OUTCOME_FATAL, "provider was taken out of this call", true);
 	else
 		dlist_push_tail(&engine->waiting, &job->node);
 }
@@ -398,184 +371,10 @@ start_mock(Engine *engine, EngineJob *job)
 	if (job->ad && mock_answer(job->ad, engine->platform, job->text, job->n, job->kind, job->clicks))
 	{
 		strlcpy(job->model, MOCK_MODEL, sizeof(job->model));
-		finish_job(engine, job, OUTCOME_OK, NULL, true);
+		engine_finish_job(engine, job, OUTCOME_OK, NULL, true);
 	}
 	else
-		finish_job(engine, job, OUTCOME_BUG, "mock could not read the batch", true);
-}
-
-/* Backoff for the k-th retry: 0.5 s * 2^(k-1), at most 8 s, 75-100% jitter */
-static long
-backoff_ms(int k)
-{
-	double		base = 500.0 * pow(2.0, Max(k - 1, 0));
-
-	base = Min(base, 8000.0);
-	return (long) (base * (1.0 - 0.25 * pg_prng_double(&pg_global_prng_state)));
-}
-
-/*
- * Finish the waiting jobs of a provider with cls: they will not be sent.
- * A breaker that opens sends back only the jobs that have somewhere else
- * to go (everyone: when the provider is out).
- */
-static void
-bounce_waiting(Engine *engine, ProviderId provider, OutcomeClass cls, const char *reason,
-			   bool provider_out)
-{
-	dlist_mutable_iter iter;
-
-	dlist_foreach_modify(iter, &engine->waiting)
-	{
-		EngineJob  *other = dlist_container(EngineJob, node, iter.cur);
-
-		if (other->provider == provider && (provider_out || !other->last_resort))
-		{
-			dlist_delete(&other->node);
-			finish_job(engine, other, cls, reason, provider_out);
-		}
-	}
-}
-
-/*
- * The breaker's probe failed: it spoke for every job waiting on it with
- * nowhere else to go, so each of them has used up one attempt.  A dead
- * provider fails them after their retries' worth of cooldowns, however
- * many there are; a provider that recovers lets them all through.
- */
-static void
-charge_waiting(Engine *engine, ProviderId provider, const char *reason)
-{
-	dlist_mutable_iter iter;
-
-	dlist_foreach_modify(iter, &engine->waiting)
-	{
-		EngineJob  *other = dlist_container(EngineJob, node, iter.cur);
-
-		if (other->provider != provider || !other->last_resort)
-			continue;
-		other->counters.transient++;
-		other->retries++;
-		if (++other->attempts > engine->settings.max_retries)
-		{
-			dlist_delete(&other->node);
-			finish_job(engine, other, OUTCOME_TRANSIENT, reason, true);
-		}
-	}
-}
-
-static void
-take_out_provider(Engine *engine, ProviderId provider, const char *reason)
-{
-	engine->dead[provider] = true;
-	bounce_waiting(engine, provider, OUTCOME_FATAL, reason, true);
-}
-
-/* Decide what an attempt's outcome means for its job */
-static void
-settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
-{
-	ProviderId	p = job->provider;
-	long		wait_ms;
-
-	job->tokens_in += out->tokens_in;
-	job->tokens_out += out->tokens_out;
-	job->http_status = out->http_status;
-	if (out->model[0])
-		strlcpy(job->model, out->model, sizeof(job->model));
-	strlcpy(job->reason, out->reason, sizeof(job->reason));
-
-	if (out->cls == OUTCOME_OK || out->cls == OUTCOME_TRANSIENT)
-	{
-		bool		probe = engine->breaker[p].probing;
-
-		if (breaker_record(&engine->breaker[p], out->cls == OUTCOME_TRANSIENT,
-						   engine->settings.breaker_cooldown_ms))
-		{
-			job->counters.breaker_trips++;
-			bounce_waiting(engine, p, OUTCOME_TRANSIENT, "circuit breaker open: most recent requests failed",
-						   false);
-			if (probe)
-				charge_waiting(engine, p, out->reason);
-		}
-	}
-
-	switch (out->cls)
-	{
-		case OUTCOME_OK:
-			job->counters.answered++;
-			if (engine->configs[p].rpm <= 0)
-				ratelimit_learn_answer(p);
-			/* additive increase back towards the configured concurrency */
-			if (engine->concurrency[p] < engine->configs[p].max_concurrency &&
-				++engine->successes[p] >= 10)
-			{
-				engine->concurrency[p]++;
-				engine->successes[p] = 0;
-			}
-			finish_job(engine, job, OUTCOME_OK, NULL, true);
-			return;
-		case OUTCOME_FATAL:
-			job->counters.fatal++;
-			finish_job(engine, job, OUTCOME_FATAL, NULL, true);
-			take_out_provider(engine, p, out->reason);
-			return;
-		case OUTCOME_BUG:
-			job->counters.rejected++;
-			finish_job(engine, job, OUTCOME_BUG, NULL, true);
-			return;
-		case OUTCOME_THROTTLE:
-			job->counters.throttled++;
-			/* the server says we are too fast: halve our concurrency */
-			engine->concurrency[p] = Max(1, engine->concurrency[p] / 2);
-			engine->successes[p] = 0;
-			/* and, with no P_rpm and a wait we honour, what rate it takes */
-			if (engine->configs[p].rpm <= 0 &&
-				out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
-				ratelimit_learn_429(p, out->retry_after);
-			if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
-				++job->throttles > MAX_THROTTLE_WAITS)
-			{
-				finish_job(engine, job, OUTCOME_THROTTLE, NULL, true);
-				return;
-			}
-			wait_ms = out->retry_after >= 0 ? (long) (out->retry_after * 1000.0)
-				: backoff_ms(job->throttles);
-			ratelimit_pause(p, wait_ms);
-			break;
-		case OUTCOME_TRANSIENT:
-		case OUTCOME_SOFT:
-			if (out->cls == OUTCOME_SOFT)
-				job->counters.soft++;
-			else
-				job->counters.transient++;
-			/*
-			 * A job with an elsewhere goes there at once, not after a
-			 * backoff here: another provider answers sooner than this one
-			 * recovers, and nothing is sent twice.  The last provider to
-			 * try it retries with backoff (window.c sends it back).
-			 */
-			if (!job->last_resort)
-			{
-				finish_job(engine, job, out->cls, NULL, false);
-				return;
-			}
-			if (++job->attempts > engine->settings.max_retries)
-			{
-				finish_job(engine, job, out->cls, NULL, true);
-				return;
-			}
-			wait_ms = backoff_ms(job->attempts);
-			if (out->retry_after >= 0 &&
-				out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
-				wait_ms = Max(wait_ms, (long) (out->retry_after * 1000.0));
-			break;
-		default:
-			elog(ERROR, "unexpected outcome class %d", (int) out->cls);
-	}
-	job->retries++;
-	job->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
-	dlist_push_tail(&engine->waiting, &job->node);
+		engine_finish_job(engine, job, OUTCOME_BUG, "mock could not read the batch", true);
 }
 
 /* A count header: digits only (at most 15), else -1 */
@@ -653,25 +452,51 @@ finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 	uint8		clicks[CTR_MAX_BATCH];
 	int			retries_before = job->retries;
 	double		latency_ms;
+	RequestPlan plan = t->plan;
 
 	memset(&out, 0, sizeof(out));
 	out.n = job->n;
 	out.kind = job->kind;
 	out.clicks = clicks;
 	out.retry_after = -1;
+	out.price_factor = -1;
 
 	transfer_outcome(t, code, &out);
-	if (out.cls == OUTCOME_OK)
+	if (out.cls == OUTCOME_OK && job->models == NULL)
 		memcpy(job->clicks, clicks, job->n);
 	pause_if_exhausted(engine, job->provider, &t->hints);
 	latency_ms = (double) (GetCurrentTimestamp() - t->started) / 1000.0;
-	learn_tokens_per_byte(engine, job->provider, out.tokens_in, t->body_len);
+	if (job->models == NULL)
+		learn_tokens_per_byte(engine, job->provider, out.tokens_in, t->body_len);
+	job->counters.cost_usd += t->cost_usd;
 
 	engine->in_flight[job->provider]--;
 	transfer_release(t, &engine->multi, true);
-	settle_attempt(engine, job, &out);
-	stats_count_attempt(cfg, out.cls, out.http_status, latency_ms,
-						out.tokens_in, out.tokens_out, job->retries > retries_before);
+	engine_settle_attempt(engine, job, &out, &plan);
+	stats_count_attempt(cfg, &out, latency_ms, plan.price_factor, job->retries > retries_before);
+}
+
+/*
+ * What the job's next request asks for: the provider's plan, given what
+ * its model is known to refuse (here and, preloaded, in other sessions).
+ */
+static void
+plan_attempt(Engine *engine, EngineJob *job, RequestPlan *plan)
+{
+	ProviderId	p = job->provider;
+	ModelQuirks *quirks = &engine->quirks[p];
+
+	memset(plan, 0, sizeof(*plan));
+	plan->price_factor = 1.0;
+	if (job->models)
+		return;					/* a GET: nothing to plan */
+	quirks_recall(p, engine->configs[p].model, quirks);
+	provider_ops(p)->plan(&engine->configs[p], quirks, job->n, job->kind,
+						  (double) time(NULL), plan);
+	plan->step = quirks->reasoning_step;
+	job->counters.dropped |= quirks->dropped;
+	if (quirks->reasoning_step > 0)
+		job->counters.dropped |= EFFORT_RAISED;
 }
 
 /* Start whatever may start now; returns ms until the next job is due, or -1 */
@@ -687,6 +512,7 @@ dispatch(Engine *engine)
 		EngineJob  *job = dlist_container(EngineJob, node, iter.cur);
 		ProviderId	p = job->provider;
 		Transfer   *t;
+		RequestPlan plan;
 		long		wait;
 		bool		lookup_timed_out;
 
@@ -718,7 +544,7 @@ dispatch(Engine *engine)
 				outcome_fail(&out, OUTCOME_TRANSIENT, "could not resolve the host of %s: no answer",
 							 provider_ops(p)->name);
 				dlist_delete(&job->node);
-				settle_attempt(engine, job, &out);
+				engine_settle_attempt(engine, job, &out, NULL);
 				continue;
 			}
 			if (next < 0 || next > 20)
@@ -736,13 +562,15 @@ dispatch(Engine *engine)
 				continue;
 			}
 			dlist_delete(&job->node);
-			finish_job(engine, job, OUTCOME_TRANSIENT,
+			engine_finish_job(engine, job, OUTCOME_TRANSIENT,
 					   "circuit breaker open: most recent requests failed", false);
 			continue;
 		}
-		job->est_tokens = batch_tokens_in(job->text_len) + batch_tokens_out(job->n, job->kind);
+		plan_attempt(engine, job, &plan);
+		job->est_tokens = job->models ? 0 : batch_tokens_in(job->text_len) + plan.max_tokens_out;
 		t = transfer_create(engine->cxt, &engine->transfers, job,
 							&engine->configs[p], engine->settings.rate_window_ms);
+		t->plan = plan;
 		if (!transfer_acquire(t, &wait))
 		{
 			/* give back a probe the limiter did not let through */
@@ -761,7 +589,7 @@ dispatch(Engine *engine)
 			breaker_unprobe(&engine->breaker[p]);
 			transfer_release(t, &engine->multi, false);
 			dlist_delete(&job->node);
-			finish_job(engine, job, OUTCOME_BUDGET,
+			engine_finish_job(engine, job, OUTCOME_BUDGET,
 					   "not sent: it could take the call over its budget", true);
 			continue;
 		}

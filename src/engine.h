@@ -68,18 +68,29 @@ typedef struct EngineSettings
 	int			breaker_cooldown_ms;	/* an open circuit stays open this long */
 } EngineSettings;
 
-/* What each of a job's requests came to, and how long it was held back */
+/*
+ * What each of a job's requests came to, how long it was held back, and
+ * what it cost.  Copied byte for byte from a worker to the caller.
+ */
 typedef struct JobCounters
 {
 	int32		requests;		/* HTTP requests sent */
 	int32		answered;		/* usable answers */
-	int32		throttled;		/* 429 rate limits */
+	int32		throttled;		/* 429 rate limits, flex out of capacity */
 	int32		transient;		/* 5xx, timeouts, resets */
 	int32		soft;			/* unusable answers */
+	int32		too_large;		/* over the model's context or output limit */
+	int32		unsupported;	/* 400 naming a parameter the model refuses */
 	int32		fatal;			/* bad key, quota, unknown model */
 	int32		rejected;		/* 400/422 */
 	int32		breaker_trips;	/* this job's failure opened the circuit */
 	int32		paced_ms;		/* time held back by rpm/tpm/concurrency */
+	int32		splits;			/* requests sent again in halves */
+	uint32		dropped;		/* PARAM_BIT()s its requests went without */
+	int64		tokens_cached;	/* of the job's tokens_in */
+	int64		tokens_cache_write;
+	int64		tokens_reasoning;	/* of its tokens_out */
+	double		cost_usd;		/* at the prices, cached tokens, flex, peak hours */
 } JobCounters;
 
 /* What the owner asks for: one request's worth of personas and an ad */
@@ -96,7 +107,9 @@ typedef struct JobSpec
 	uint64		cache_key;		/* the same for every ad of a batch (prompt caches) */
 	bool		last_resort;	/* no other provider is left for it: wait out an
 								 * open breaker, use every retry; else a
-								 * transient failure sends it back at once */
+								 * failure sends it back at once */
+	ModelList  *models;			/* not a batch: list the provider's models into
+								 * it (its owner keeps it alive) */
 } JobSpec;
 
 typedef struct EngineJob
@@ -112,10 +125,22 @@ typedef struct EngineJob
 	const char *ad;
 	uint64		cache_key;
 	bool		last_resort;
+	ModelList  *models;			/* see JobSpec */
+
+	/*
+	 * A half of a job that was split: it answers personas offset ..
+	 * offset + n - 1 of parent, which waits for its halves and is not on
+	 * any list meanwhile.  Its text is the engine's (own_text).
+	 */
+	struct EngineJob *parent;
+	int			offset;
+	int			pending_halves;
+	char	   *own_text;
 
 	/* state */
 	int			attempts;		/* attempts that counted against retries */
 	int			throttles;		/* rate-limit waits (do not count) */
+	int			param_retries;	/* sent again without a refused parameter */
 	TimestampTz not_before;
 
 	/* result, once the job is on the done list */

@@ -5,8 +5,9 @@
  *
  * Base URLs are superuser-only (a user who could change a base URL could
  * send the key to a host of their own) and hidden from other roles; keys
- * are keys.c's; everything else a user may tune per session.  Invalid
- * values are rejected when set, by check hooks.
+ * are keys.c's; everything else a user may tune per session: models,
+ * prices, how much a reasoning model may think, OpenAI's service tier.
+ * Invalid values are rejected when set, by check hooks.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,10 +35,51 @@ typedef struct ProviderSettings
 	int			rpm;
 	int			tpm;
 	double		price_input;
+	double		price_cached_input;
 	double		price_output;
 } ProviderSettings;
 
 static ProviderSettings settings[NUM_PROVIDERS];
+
+/* reasoning and tiers: one provider each */
+static int	openai_effort = EFFORT_LOWEST;
+static int	openai_service_tier = TIER_AUTO;
+static double openai_price_cache_write = 0.125;
+static int	gemini_thinking_budget = 0;
+static int	gemini_thinking_level = EFFORT_LOWEST;
+static bool deepseek_thinking = false;
+static double deepseek_peak_factor = 2.0;
+static int	max_reasoning_tokens = 4096;
+
+static const struct config_enum_entry openai_effort_options[] = {
+	{"lowest", EFFORT_LOWEST, false},
+	{"none", EFFORT_NONE, false},
+	{"minimal", EFFORT_MINIMAL, false},
+	{"low", EFFORT_LOW, false},
+	{"medium", EFFORT_MEDIUM, false},
+	{"high", EFFORT_HIGH, false},
+	{"xhigh", EFFORT_XHIGH, false},
+	{"max", EFFORT_MAX, false},
+	{"model_default", EFFORT_MODEL_DEFAULT, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry gemini_level_options[] = {
+	{"lowest", EFFORT_LOWEST, false},
+	{"minimal", EFFORT_MINIMAL, false},
+	{"low", EFFORT_LOW, false},
+	{"medium", EFFORT_MEDIUM, false},
+	{"high", EFFORT_HIGH, false},
+	{"model_default", EFFORT_MODEL_DEFAULT, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry service_tier_options[] = {
+	{"auto", TIER_AUTO, false},
+	{"default", TIER_DEFAULT, false},
+	{"flex", TIER_FLEX, false},
+	{NULL, 0, false}
+};
 
 const ProviderOps mock_ops = {
 	.name = "mock",
@@ -143,6 +185,50 @@ check_model(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/* How much reasoning models may think, and what OpenAI's tiers cost */
+static void
+define_reasoning_settings(void)
+{
+	DefineCustomEnumVariable("ctr_dist.openai_reasoning_effort",
+							 "reasoning_effort sent to OpenAI.",
+							 "lowest: none, else minimal, else low, whichever the model accepts first; model_default: not sent.",
+							 &openai_effort, EFFORT_LOWEST, openai_effort_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("ctr_dist.openai_service_tier",
+							 "service_tier sent to OpenAI.",
+							 "flex is billed at half price but answers more slowly and may be unavailable; auto: not sent.",
+							 &openai_service_tier, TIER_AUTO, service_tier_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("ctr_dist.openai_price_cache_write",
+							 "Price of OpenAI input tokens written to its prompt cache, USD per million.",
+							 "0: at the input price (models that do not report cache writes).",
+							 &openai_price_cache_write, 0.125, 0, 1e6,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("ctr_dist.gemini_thinking_budget",
+							"thinkingBudget sent to Gemini 2.x models; 0 turns thinking off, -1 lets the model decide.",
+							NULL, &gemini_thinking_budget, 0, -1, 32768,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("ctr_dist.gemini_thinking_level",
+							 "thinkingLevel sent to Gemini 3 and later models.",
+							 "lowest: minimal, else low, whichever the model accepts first; model_default: not sent.",
+							 &gemini_thinking_level, EFFORT_LOWEST, gemini_level_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("ctr_dist.deepseek_thinking",
+							 "Lets DeepSeek think before it answers (its thinking mode).",
+							 NULL, &deepseek_thinking, false,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("ctr_dist.deepseek_peak_factor",
+							 "DeepSeek's prices in its peak hours, as a multiple of the price settings.",
+							 "Peak hours are 01:00-04:00 and 06:00-10:00 UTC, Monday to Friday; 1 prices them as the rest.",
+							 &deepseek_peak_factor, 2.0, 1.0, 10.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("ctr_dist.max_reasoning_tokens",
+							"Output tokens a request allows for reasoning, on top of the answer, when the effort is above the lowest.",
+							"Reasoning tokens are billed as output; the limit is not, but the budget reserves it.",
+							&max_reasoning_tokens, 4096, 0, 1000000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+}
+
 void
 provider_define_settings(void)
 {
@@ -190,12 +276,17 @@ provider_define_settings(void)
 								 psprintf("Price of %s input tokens, USD per million.", ops->name),
 								 NULL, &s->price_input, ops->default_price_input, 0, 1e6,
 								 PGC_USERSET, 0, NULL, NULL, NULL);
+		DefineCustomRealVariable(NAME("price_cached_input"),
+								 psprintf("Price of %s input tokens read from its prompt cache, USD per million.", ops->name),
+								 NULL, &s->price_cached_input, ops->default_price_cached_input, 0, 1e6,
+								 PGC_USERSET, 0, NULL, NULL, NULL);
 		DefineCustomRealVariable(NAME("price_output"),
-								 psprintf("Price of %s output tokens, USD per million.", ops->name),
+								 psprintf("Price of %s output tokens, reasoning included, USD per million.", ops->name),
 								 NULL, &s->price_output, ops->default_price_output, 0, 1e6,
 								 PGC_USERSET, 0, NULL, NULL, NULL);
 #undef NAME
 	}
+	define_reasoning_settings();
 }
 
 /* The effective configuration of one provider, key included (keys.c; may ereport) */
@@ -221,7 +312,29 @@ provider_fill_config(ProviderId id, ProviderConfig *cfg)
 		cfg->rpm = s->rpm;
 		cfg->tpm = s->tpm;
 		cfg->price_input = s->price_input;
+		cfg->price_cached_input = s->price_cached_input;
 		cfg->price_output = s->price_output;
+		cfg->peak_factor = 1.0;
+		cfg->reasoning_room = max_reasoning_tokens;
+		switch (id)
+		{
+			case PROVIDER_OPENAI:
+				cfg->effort = openai_effort;
+				cfg->service_tier = openai_service_tier;
+				cfg->price_cache_write = openai_price_cache_write;
+				break;
+			case PROVIDER_GEMINI:
+				cfg->effort = gemini_thinking_level;
+				cfg->thinking_budget = gemini_thinking_budget;
+				break;
+			case PROVIDER_DEEPSEEK:
+				cfg->thinking = deepseek_thinking;
+				cfg->peak_factor = deepseek_peak_factor;
+				break;
+			case PROVIDER_MOCK:
+			case NUM_PROVIDERS:
+				break;
+		}
 	}
 }
 

@@ -11,12 +11,23 @@
  * first), and tells a per-day quota from a per-minute one only by the
  * quotaId.
  *
+ * Thinking: Gemini 2.x models take generationConfig.thinkingConfig.
+ * thinkingBudget (0, the default here, turns it off where the model
+ * allows), Gemini 3 and later thinkingLevel (the lowest the model takes,
+ * by default); thought tokens count as output.  Implicit caching reports
+ * cachedContentTokenCount, part of promptTokenCount.  Google's Flex tier is
+ * not asked for: its documentation shows it on the Interactions API, not
+ * on generateContent (see the README).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <time.h>
 #include <cjson/cJSON.h>
+
+#include "lib/stringinfo.h"
 
 #include "answer.h"
 #include "keys.h"
@@ -24,12 +35,67 @@
 #include "provider.h"
 #include "provider_json.h"
 
+static const char *const level_names[] = {
+	[EFFORT_MINIMAL] = "minimal",
+	[EFFORT_LOW] = "low",
+	[EFFORT_MEDIUM] = "medium",
+	[EFFORT_HIGH] = "high",
+};
+
+/* Gemini 1.x and 2.x take a thinking budget; 3 and later a thinking level */
+static bool
+gemini_budget_family(const char *model)
+{
+	return strncmp(model, "gemini-1", 8) == 0 || strncmp(model, "gemini-2", 8) == 0;
+}
+
+/*
+ * plan->effort is the thinkingLevel sent, or EFFORT_NONE for a budget (the
+ * setting's own value).  A budget above 0 is the room reasoning gets; a
+ * dynamic one (-1), a level or the model's default get the setting's.
+ */
+static void
+gemini_plan(const ProviderConfig *cfg, const ModelQuirks *quirks, int n, AnswerKind kind,
+			double now_epoch, RequestPlan *plan)
+{
+	int64_t		room = cfg->reasoning_room;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->price_factor = 1.0;
+	if (!(quirks->dropped & PARAM_BIT(PARAM_TEMPERATURE)))
+		plan->sent |= PARAM_BIT(PARAM_TEMPERATURE);
+	plan->reasoning = true;		/* unless said otherwise below */
+	if (quirks->dropped & PARAM_BIT(PARAM_REASONING))
+		;						/* the model's default */
+	else if (gemini_budget_family(cfg->model))
+	{
+		plan->sent |= PARAM_BIT(PARAM_REASONING);
+		plan->effort = EFFORT_NONE;
+		plan->reasoning = cfg->thinking_budget != 0;
+		if (cfg->thinking_budget > 0)
+			room = cfg->thinking_budget;
+	}
+	else if (cfg->effort != EFFORT_MODEL_DEFAULT)
+	{
+		plan->sent |= PARAM_BIT(PARAM_REASONING);
+		if (cfg->effort == EFFORT_LOWEST)
+		{
+			plan->effort = quirks->reasoning_step == 0 ? EFFORT_MINIMAL : EFFORT_LOW;
+			plan->can_step = quirks->reasoning_step == 0;
+		}
+		else
+			plan->effort = cfg->effort;
+	}
+	plan->max_tokens_out = batch_tokens_out(n, kind) + (plan->reasoning ? room : 0);
+}
+
 static void
 gemini_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *req)
 {
 	const char *user_text = spec->user_text;
 	int			n = spec->n;
 	AnswerKind	kind = spec->kind;
+	const RequestPlan *plan = spec->plan;
 	cJSON	   *root = cJSON_CreateObject();
 	cJSON	   *part;
 	cJSON	   *content;
@@ -49,8 +115,18 @@ gemini_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "contents"), content);
 
 	config = cJSON_AddObjectToObject(root, "generationConfig");
-	cJSON_AddNumberToObject(config, "temperature", 0);
-	cJSON_AddNumberToObject(config, "maxOutputTokens", batch_tokens_out(n, kind));
+	if (plan->sent & PARAM_BIT(PARAM_TEMPERATURE))
+		cJSON_AddNumberToObject(config, "temperature", 0);
+	cJSON_AddNumberToObject(config, "maxOutputTokens", (double) plan->max_tokens_out);
+	if (plan->sent & PARAM_BIT(PARAM_REASONING))
+	{
+		cJSON	   *thinking = cJSON_AddObjectToObject(config, "thinkingConfig");
+
+		if (plan->effort == EFFORT_NONE)
+			cJSON_AddNumberToObject(thinking, "thinkingBudget", cfg->thinking_budget);
+		else
+			cJSON_AddStringToObject(thinking, "thinkingLevel", level_names[plan->effort]);
+	}
 	cJSON_AddStringToObject(config, "responseMimeType", "application/json");
 	schema = cJSON_AddObjectToObject(config, "responseSchema");
 	cJSON_AddStringToObject(schema, "type", "ARRAY");
@@ -130,6 +206,20 @@ gemini_error(int status, const cJSON *root, Outcome *out)
 														   "retryDelay"));
 		return;
 	}
+	/* "The input token count (N) exceeds the maximum number of tokens allowed (M)." */
+	if (status == 400 && message && strstr(message, "exceeds the maximum number of tokens"))
+	{
+		outcome_fail(out, OUTCOME_TOO_LARGE, "HTTP 400 INVALID_ARGUMENT: %.180s", message);
+		return;
+	}
+	/* a thinking setting the model does not take (budget 0 on a Pro model, a level on 2.x) */
+	if (status == 400 && message && (strstr(message, "thinking") || strstr(message, "Thinking") ||
+									 strstr(message, "Budget 0 is invalid")))
+	{
+		out->param = PARAM_REASONING;
+		outcome_fail(out, OUTCOME_PARAM, "HTTP 400 INVALID_ARGUMENT: %.180s", message);
+		return;
+	}
 	outcome_fail(out, classify_http_status(status), "HTTP %d%s%s: %.180s", status,
 				 rpc_status && rpc_status[0] ? " " : "", rpc_status ? rpc_status : "",
 				 message && message[0] ? message : "no error message");
@@ -151,6 +241,7 @@ gemini_classify(int status, const char *body, size_t len, Outcome *out)
 
 	out->cls = OUTCOME_OK;
 	out->retry_after = -1;
+	out->price_factor = -1;
 	if (json_body_is_blank(body, len))
 	{
 		outcome_fail(out, status >= 200 && status < 300 ? OUTCOME_SOFT : classify_http_status(status),
@@ -173,7 +264,10 @@ gemini_classify(int status, const char *body, size_t len, Outcome *out)
 
 	usage = cJSON_GetObjectItemCaseSensitive(root, "usageMetadata");
 	out->tokens_in = json_int(usage, "promptTokenCount");
-	out->tokens_out = json_int(usage, "candidatesTokenCount") + json_int(usage, "thoughtsTokenCount");
+	out->tokens_cached = json_int(usage, "cachedContentTokenCount");
+	out->tokens_reasoning = json_int(usage, "thoughtsTokenCount");
+	out->tokens_out = json_int(usage, "candidatesTokenCount") + out->tokens_reasoning;
+	outcome_clamp_usage(out);
 	json_copy_string(root, "modelVersion", out->model, sizeof(out->model));
 
 	candidate = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "candidates"), 0);
@@ -189,6 +283,7 @@ gemini_classify(int status, const char *body, size_t len, Outcome *out)
 	if (finish && strcmp(finish, "MAX_TOKENS") == 0)
 	{
 		outcome_fail(out, OUTCOME_SOFT, "answer truncated (MAX_TOKENS)");
+		out->truncated = true;
 		cJSON_Delete(root);
 		return;
 	}
@@ -233,13 +328,98 @@ gemini_parse(int status, const char *body, size_t len,
 	outcome_header_hints(out, hints, (double) time(NULL));
 }
 
+/* ---- the model list: GET {base_url}/models, in pages ---- */
+
+static void
+gemini_build_models(const ProviderConfig *cfg, const char *page, ProviderRequest *req)
+{
+	StringInfoData url;
+
+	initStringInfo(&url);
+	appendStringInfo(&url, "%s/models?pageSize=1000", cfg->base_url);
+	if (page && *page)
+	{
+		appendStringInfoString(&url, "&pageToken=");
+		for (const unsigned char *p = (const unsigned char *) page; *p; p++)
+		{
+			if (isalnum(*p) || strchr("-._~", *p))
+				appendStringInfoChar(&url, (char) *p);
+			else
+				appendStringInfo(&url, "%%%02X", *p);
+		}
+	}
+	req->url = url.data;
+	req->headers[req->nheaders++] = keys_header("x-goog-api-key: ", cfg->api_key);
+	req->body = NULL;
+	req->body_len = 0;
+}
+
+/* supportedGenerationMethods holds generateContent */
+static bool
+gemini_generates(const cJSON *model)
+{
+	const cJSON *method;
+
+	cJSON_ArrayForEach(method, cJSON_GetObjectItemCaseSensitive(model, "supportedGenerationMethods"))
+		if (cJSON_IsString(method) && strcmp(method->valuestring, "generateContent") == 0)
+			return true;
+	return false;
+}
+
+/* {"models":[{"name":"models/...","displayName",...}],"nextPageToken":...} */
+static void
+gemini_parse_models(int status, const char *body, size_t len, const HttpHints *hints,
+					ModelList *list, Outcome *out)
+{
+	cJSON	   *root;
+	const cJSON *model;
+
+	out->cls = OUTCOME_OK;
+	out->retry_after = -1;
+	out->price_factor = -1;
+	list->next_page[0] = '\0';
+	if (status < 200 || status >= 300)
+	{
+		gemini_parse(status, body, len, hints, out);
+		if (out->cls == OUTCOME_OK)
+			outcome_fail(out, classify_http_status(status), "HTTP %d", status);
+		return;
+	}
+	root = cJSON_ParseWithLength(body, len);
+	if (root == NULL || !cJSON_IsObject(root))
+	{
+		outcome_fail(out, OUTCOME_SOFT, "the model list is not a JSON object");
+		cJSON_Delete(root);
+		return;
+	}
+	cJSON_ArrayForEach(model, cJSON_GetObjectItemCaseSensitive(root, "models"))
+	{
+		const char *name = json_string(model, "name");
+
+		if (name == NULL || !gemini_generates(model))
+			continue;
+		if (strncmp(name, "models/", 7) == 0)
+			name += 7;
+		if (!model_info_add(list, name, json_string(model, "displayName"),
+							json_int(model, "inputTokenLimit"), json_int(model, "outputTokenLimit"),
+							NULL) && list->n >= list->max)
+			break;
+	}
+	json_copy_string(root, "nextPageToken", list->next_page, sizeof(list->next_page));
+	cJSON_Delete(root);
+}
+
 const ProviderOps gemini_ops = {
 	.name = "gemini",
 	.key_env = "GEMINI_API_KEY",
 	.default_url = "https://generativelanguage.googleapis.com/v1beta",
 	.default_model = "gemini-2.5-flash-lite",
 	.default_price_input = 0.10,
+	.default_price_cached_input = 0.01,
 	.default_price_output = 0.40,
+	.plan = gemini_plan,
 	.build = gemini_build,
 	.parse = gemini_parse,
+	.build_models = gemini_build_models,
+	.parse_models = gemini_parse_models,
 };

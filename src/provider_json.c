@@ -170,7 +170,7 @@ json_add_text(cJSON *object, const char *name, const char *text)
 
 void
 json_add_chat_messages(cJSON *root, const char *model,
-					   const char *system, const char *user)
+					   const char *system, const char *user, bool temperature)
 {
 	cJSON	   *messages;
 	cJSON	   *msg;
@@ -185,5 +185,6 @@ json_add_chat_messages(cJSON *root, const char *model,
 	cJSON_AddStringToObject(msg, "role", "user");
 	json_add_text(msg, "content", user);
 	cJSON_AddItemToArray(messages, msg);
-	cJSON_AddNumberToObject(root, "temperature", 0);
+	if (temperature)
+		cJSON_AddNumberToObject(root, "temperature", 0);
 }

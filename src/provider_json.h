@@ -23,7 +23,8 @@ extern bool json_body_is_blank(const char *body, size_t len);
 /* like cJSON_AddStringToObject, for long texts: the prompt */
 extern cJSON *json_add_text(cJSON *object, const char *name, const char *text);
 extern void json_add_chat_messages(cJSON *root, const char *model,
-								   const char *system, const char *user);
+								   const char *system, const char *user,
+								   bool temperature);
 
 /* backend: print the body into req (palloc) and free the cJSON tree */
 extern void json_finish_request(cJSON *root, ProviderRequest *req);

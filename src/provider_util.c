@@ -298,3 +298,111 @@ parse_try_again_text(const char *message)
 	buf[len] = '\0';
 	return parse_duration_text(buf);
 }
+
+/* ---- parameters a model may refuse, usage, model lists ---- */
+
+static const char *const param_names[NUM_PARAMS] = {
+	[PARAM_NONE] = "",
+	[PARAM_TEMPERATURE] = "temperature",
+	[PARAM_REASONING] = "reasoning",
+	[PARAM_SERVICE_TIER] = "service_tier",
+	[PARAM_CACHE_KEY] = "prompt_cache_key",
+};
+
+const char *
+param_name(RequestParam param)
+{
+	return param > PARAM_NONE && param < NUM_PARAMS ? param_names[param] : "";
+}
+
+/*
+ * The parameter a wire name stands for, if it is one ctr_dist can leave
+ * out: OpenAI names it in error.param, OpenAI-compatible servers in their
+ * message, Gemini in a field path (thinking_config.thinking_budget).
+ */
+RequestParam
+param_lookup(const char *name)
+{
+	if (name == NULL)
+		return PARAM_NONE;
+	if (strcmp(name, "temperature") == 0)
+		return PARAM_TEMPERATURE;
+	if (strcmp(name, "reasoning_effort") == 0 || strcmp(name, "reasoning") == 0 ||
+		strcmp(name, "thinking") == 0 || strncmp(name, "reasoning.", 10) == 0)
+		return PARAM_REASONING;
+	if (strcmp(name, "service_tier") == 0)
+		return PARAM_SERVICE_TIER;
+	if (strcmp(name, "prompt_cache_key") == 0)
+		return PARAM_CACHE_KEY;
+	return PARAM_NONE;
+}
+
+/* Usage from untrusted bytes: the parts never exceed the whole */
+void
+outcome_clamp_usage(Outcome *out)
+{
+	if (out->tokens_in < 0)
+		out->tokens_in = 0;
+	if (out->tokens_out < 0)
+		out->tokens_out = 0;
+	if (out->tokens_cached < 0)
+		out->tokens_cached = 0;
+	if (out->tokens_cache_write < 0)
+		out->tokens_cache_write = 0;
+	if (out->tokens_reasoning < 0)
+		out->tokens_reasoning = 0;
+	if (out->tokens_cached > out->tokens_in)
+		out->tokens_cached = out->tokens_in;
+	if (out->tokens_cache_write > out->tokens_in - out->tokens_cached)
+		out->tokens_cache_write = out->tokens_in - out->tokens_cached;
+	if (out->tokens_reasoning > out->tokens_out)
+		out->tokens_reasoning = out->tokens_out;
+}
+
+/* src cut to dstlen and to printable ASCII: model lists become rows */
+static void
+copy_text(char *dst, size_t dstlen, const char *src)
+{
+	size_t		len = src ? strlen(src) : 0;
+
+	if (len >= dstlen)
+		len = dstlen - 1;
+	if (len > 0)
+		memcpy(dst, src, len);
+	dst[len] = '\0';
+	keep_printable_ascii(dst);
+}
+
+/* Add one model to a page; false when the page is full */
+bool
+model_info_add(ModelList *list, const char *id, const char *display_name,
+			   int64_t input_limit, int64_t output_limit, const char *shutdown_date)
+{
+	ModelInfo  *m;
+
+	if (list->n >= list->max || id == NULL || *id == '\0')
+		return false;
+	m = &list->items[list->n++];
+	copy_text(m->id, sizeof(m->id), id);
+	copy_text(m->display_name, sizeof(m->display_name), display_name);
+	m->input_limit = input_limit > 0 ? input_limit : 0;
+	m->output_limit = output_limit > 0 ? output_limit : 0;
+	/* a date, YYYY-MM-DD, or nothing: it is cast to date later */
+	m->shutdown_date[0] = '\0';
+	if (shutdown_date && strlen(shutdown_date) >= 10 &&
+		strspn(shutdown_date, "0123456789") == 4 && shutdown_date[4] == '-' &&
+		strspn(shutdown_date + 5, "0123456789") == 2 && shutdown_date[7] == '-' &&
+		strspn(shutdown_date + 8, "0123456789") == 2)
+	{
+		static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+		int			year = atoi(shutdown_date);
+		int			month = (shutdown_date[5] - '0') * 10 + (shutdown_date[6] - '0');
+		int			day = (shutdown_date[8] - '0') * 10 + (shutdown_date[9] - '0');
+		bool		leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+		if (year >= 1970 && month >= 1 && month <= 12 && day >= 1 &&
+			day <= mdays[month - 1] - (month == 2 && !leap))
+			copy_text(m->shutdown_date, 11, shutdown_date);
+	}
+	return true;
+}

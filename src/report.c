@@ -6,7 +6,9 @@
  * The window keeps one ProviderTally per provider in play; at the end the
  * NOTICE sums them up, and ctr_dist.last_call_stats() shows them per
  * provider (also after a call that failed part way: ctr_dist.run stores
- * them).
+ * them).  Costs are what each request cost as the provider billed it:
+ * cached input at the cached price, flex at half, DeepSeek's peak hours at
+ * its factor.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,7 +26,6 @@ typedef struct LastCall
 	int			nplay;
 	ProviderId	ids[NUM_PROVIDERS];
 	char		models[NUM_PROVIDERS][CTR_MODEL_MAX];
-	double		prices[NUM_PROVIDERS][2];
 	ProviderTally tally[NUM_PROVIDERS];
 } LastCall;
 
@@ -45,9 +46,50 @@ report_call_started(const ProviderConfig *play, int nplay)
 	{
 		last_call.ids[i] = play[i].id;
 		strlcpy(last_call.models[i], play[i].model, CTR_MODEL_MAX);
-		last_call.prices[i][0] = play[i].price_input;
-		last_call.prices[i][1] = play[i].price_output;
 	}
+}
+
+void
+report_tally_usage(ProviderTally *t, const JobCounters *c)
+{
+	t->too_large += c->too_large;
+	t->unsupported += c->unsupported;
+	t->splits += c->splits;
+	t->tokens_cached += c->tokens_cached;
+	t->tokens_cache_write += c->tokens_cache_write;
+	t->tokens_reasoning += c->tokens_reasoning;
+	t->cost_usd += c->cost_usd;
+	t->dropped |= c->dropped;
+}
+
+/*
+ * "openai (gpt-5-mini): sent without temperature, which the model refuses;
+ * reasoning effort raised to the lowest the model takes", for each provider
+ * whose model refused something, in this call or (preloaded) before it
+ */
+static void
+append_dropped(StringInfo buf, const ProviderConfig *cfg, uint32 dropped)
+{
+	bool		first = true;
+
+	if (dropped == 0)
+		return;
+	appendStringInfo(buf, "\n%s (%s): ", provider_ops(cfg->id)->name, cfg->model);
+	for (int p = PARAM_NONE + 1; p < NUM_PARAMS; p++)
+	{
+		if (!(dropped & PARAM_BIT(p)))
+			continue;
+		appendStringInfo(buf, "%s%s", first ? "sent without " : ", ",
+						 p == PARAM_REASONING && cfg->id == PROVIDER_GEMINI ? "thinkingConfig" :
+						 p == PARAM_REASONING && cfg->id == PROVIDER_OPENAI ? "reasoning_effort" :
+						 p == PARAM_REASONING ? "thinking" : param_name((RequestParam) p));
+		first = false;
+	}
+	if (!first)
+		appendStringInfoString(buf, ", which the model refuses");
+	if (dropped & EFFORT_RAISED)
+		appendStringInfo(buf, "%sreasoning effort raised to the lowest the model takes",
+						 first ? "" : "; ");
 }
 
 void
@@ -64,11 +106,12 @@ report_call_end(const char *what, const ProviderConfig *play,
 {
 	StringInfoData per;
 	StringInfoData detail;
+	StringInfoData dropped;
 	ProviderTally sum;
-	double		cost = 0;
 
 	memset(&sum, 0, sizeof(sum));
 	initStringInfo(&per);
+	initStringInfo(&dropped);
 	for (int i = 0; i < nplay; i++)
 	{
 		const ProviderTally *t = &tally[i];
@@ -78,17 +121,23 @@ report_call_end(const char *what, const ProviderConfig *play,
 		sum.requests += t->requests;
 		sum.answered += t->answered;
 		sum.tokens_in += t->tokens_in;
+		sum.tokens_cached += t->tokens_cached;
 		sum.tokens_out += t->tokens_out;
+		sum.tokens_reasoning += t->tokens_reasoning;
 		sum.retries += t->retries;
+		sum.splits += t->splits;
 		sum.throttled += t->throttled;
 		sum.transient += t->transient;
 		sum.soft += t->soft;
+		sum.too_large += t->too_large;
+		sum.unsupported += t->unsupported;
 		sum.fatal += t->fatal;
 		sum.rejected += t->rejected;
 		sum.breaker_trips += t->breaker_trips;
 		sum.paced_ms += t->paced_ms;
+		sum.cost_usd += t->cost_usd;
 		sum.twins += t->twins;
-		cost += cost_of(&play[i], t->tokens_in, t->tokens_out);
+		append_dropped(&dropped, &play[i], t->dropped);
 
 		/* one WARNING per provider for requests it rejected, with the count */
 		if (t->rejected > 0)
@@ -114,13 +163,16 @@ report_call_end(const char *what, const ProviderConfig *play,
 	initStringInfo(&detail);
 	appendStringInfo(&detail, "requests " INT64_FORMAT " (answered " INT64_FORMAT ", rate-limited " INT64_FORMAT
 					 ", transient errors " INT64_FORMAT ", bad answers " INT64_FORMAT
+					 ", too large " INT64_FORMAT ", unsupported parameters " INT64_FORMAT
 					 ", fatal " INT64_FORMAT ", rejected " INT64_FORMAT "), retries " INT64_FORMAT
-					 ", failovers " INT64_FORMAT ", breaker trips " INT64_FORMAT
-					 ", rate-limit waits %.1f batch-s, tokens in " INT64_FORMAT ", out " INT64_FORMAT
-					 ", estimated cost $%.4f",
+					 ", splits " INT64_FORMAT ", failovers " INT64_FORMAT ", breaker trips " INT64_FORMAT
+					 ", rate-limit waits %.1f batch-s, tokens in " INT64_FORMAT " (cached " INT64_FORMAT
+					 "), out " INT64_FORMAT " (reasoning " INT64_FORMAT "), estimated cost $%.4f%s",
 					 sum.requests, sum.answered, sum.throttled, sum.transient, sum.soft,
-					 sum.fatal, sum.rejected, sum.retries, failovers, sum.breaker_trips,
-					 sum.paced_ms / 1000.0, sum.tokens_in, sum.tokens_out, cost);
+					 sum.too_large, sum.unsupported, sum.fatal, sum.rejected, sum.retries,
+					 sum.splits, failovers, sum.breaker_trips, sum.paced_ms / 1000.0,
+					 sum.tokens_in, sum.tokens_cached, sum.tokens_out, sum.tokens_reasoning,
+					 sum.cost_usd, dropped.data);
 	if (sum.twins > 0)
 		appendStringInfo(&detail, "; " INT64_FORMAT " slow %s got a twin at another connection or provider",
 						 sum.twins, sum.twins == 1 ? "request" : "requests");
@@ -151,23 +203,27 @@ ctr_dist_last_call_stats(PG_FUNCTION_ARGS)
 	for (int i = 0; i < last_call.nplay; i++)
 	{
 		ProviderTally *t = &last_call.tally[i];
-		Datum		values[10];
-		bool		nulls[10] = {0};
+		Datum		values[13];
+		bool		nulls[13] = {0};
+		int			k = 0;
 
-		values[0] = CStringGetTextDatum(provider_ops(last_call.ids[i])->name);
-		values[1] = CStringGetTextDatum(last_call.models[i]);
-		values[2] = Int64GetDatum(t->batches);
-		values[3] = Int64GetDatum(t->requests);
-		values[4] = Int64GetDatum(t->retries);
-		values[5] = Int64GetDatum(t->failovers);
-		values[6] = Int64GetDatum(t->tokens_in);
-		values[7] = Int64GetDatum(t->tokens_out);
-		values[8] = Float8GetDatum((t->tokens_in * last_call.prices[i][0] +
-									t->tokens_out * last_call.prices[i][1]) / 1e6);
+		values[k++] = CStringGetTextDatum(provider_ops(last_call.ids[i])->name);
+		values[k++] = CStringGetTextDatum(last_call.models[i]);
+		values[k++] = Int64GetDatum(t->batches);
+		values[k++] = Int64GetDatum(t->requests);
+		values[k++] = Int64GetDatum(t->retries);
+		values[k++] = Int64GetDatum(t->failovers);
+		values[k++] = Int64GetDatum(t->tokens_in);
+		values[k++] = Int64GetDatum(t->tokens_out);
+		values[k++] = Float8GetDatum(t->cost_usd);
 		if (t->first_sent != 0 && t->last_answer >= t->first_sent)
-			values[9] = Float8GetDatum((double) (t->last_answer - t->first_sent) / USECS_PER_SEC);
+			values[k++] = Float8GetDatum((double) (t->last_answer - t->first_sent) / USECS_PER_SEC);
 		else
-			nulls[9] = true;
+			nulls[k++] = true;
+		/* 0.2.0: appended, so that 0.1.0's columns keep their places */
+		values[k++] = Int64GetDatum(t->tokens_cached);
+		values[k++] = Int64GetDatum(t->tokens_reasoning);
+		values[k++] = Int64GetDatum(t->splits);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

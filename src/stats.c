@@ -4,9 +4,10 @@
  *	  ctr_dist.provider_stats and ctr_dist.progress, from shared memory.
  *
  * Counters per provider since the last reset, like pg_stat_statements:
- * requests, answers, each failure class, 429s, retries, failovers, tokens,
- * cost, and latency as a mean and a histogram (the 95th percentile is the
- * upper edge of its bucket).  Engines in workers and in backends add to
+ * requests, answers, each failure class, 429s, retries, splits, failovers,
+ * tokens (cached, cache writes and reasoning among them), cost, and latency
+ * as a mean and a histogram (the 95th percentile is the upper edge of its
+ * bucket).  Engines in workers and in backends add to
  * them under a spinlock as each attempt ends.
  *
  * Progress has one slot per running call, claimed by the calling backend
@@ -46,12 +47,18 @@ typedef struct ProviderCounters
 	int64		http_429;
 	int64		transient;
 	int64		soft;
+	int64		too_large;		/* over the model's context or output limit */
+	int64		unsupported;	/* 400s naming a parameter the model refuses */
 	int64		fatal;
 	int64		rejected;		/* 400/422: our bug */
 	int64		retries;
+	int64		splits;
 	int64		failovers;
 	int64		tokens_in;
+	int64		tokens_cached;
+	int64		tokens_cache_write;
 	int64		tokens_out;
+	int64		tokens_reasoning;
 	double		cost_usd;
 	double		latency_sum_ms;
 	int64		latency[NBUCKETS];
@@ -112,11 +119,12 @@ stats_shared(void)
 }
 
 void
-stats_count_attempt(const ProviderConfig *cfg, OutcomeClass cls, int http_status,
-					double latency_ms, int64 tokens_in, int64 tokens_out, bool will_retry)
+stats_count_attempt(const ProviderConfig *cfg, const Outcome *out, double latency_ms,
+					double planned_factor, bool will_retry)
 {
 	ProviderCounters *c;
 	int			bucket = 0;
+	double		factor = out->price_factor >= 0 ? out->price_factor : planned_factor;
 
 	if (shared == NULL)
 		return;
@@ -127,7 +135,7 @@ stats_count_attempt(const ProviderConfig *cfg, OutcomeClass cls, int http_status
 	c = &shared->providers[cfg->id];
 	if (cfg->id != PROVIDER_MOCK)
 		c->requests++;
-	switch (cls)
+	switch (out->cls)
 	{
 		case OUTCOME_OK:
 			c->answered++;
@@ -141,6 +149,12 @@ stats_count_attempt(const ProviderConfig *cfg, OutcomeClass cls, int http_status
 		case OUTCOME_SOFT:
 			c->soft++;
 			break;
+		case OUTCOME_TOO_LARGE:
+			c->too_large++;
+			break;
+		case OUTCOME_PARAM:
+			c->unsupported++;
+			break;
 		case OUTCOME_FATAL:
 			c->fatal++;
 			break;
@@ -150,15 +164,29 @@ stats_count_attempt(const ProviderConfig *cfg, OutcomeClass cls, int http_status
 		case OUTCOME_BUDGET:
 			break;				/* never sent: not an attempt */
 	}
-	if (http_status == 429)
+	if (out->http_status == 429)
 		c->http_429++;
 	if (will_retry)
 		c->retries++;
-	c->tokens_in += tokens_in;
-	c->tokens_out += tokens_out;
-	c->cost_usd += (tokens_in * cfg->price_input + tokens_out * cfg->price_output) / 1e6;
+	c->tokens_in += out->tokens_in;
+	c->tokens_cached += out->tokens_cached;
+	c->tokens_cache_write += out->tokens_cache_write;
+	c->tokens_out += out->tokens_out;
+	c->tokens_reasoning += out->tokens_reasoning;
+	c->cost_usd += usage_cost(cfg, out->tokens_in, out->tokens_cached, out->tokens_cache_write,
+							  out->tokens_out, factor);
 	c->latency_sum_ms += latency_ms;
 	c->latency[bucket]++;
+	SpinLockRelease(&shared->mutex);
+}
+
+void
+stats_count_split(ProviderId provider)
+{
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	shared->providers[provider].splits++;
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -260,8 +288,8 @@ ctr_dist_provider_stats(PG_FUNCTION_ARGS)
 	for (int p = 0; p < NUM_PROVIDERS; p++)
 	{
 		ProviderCounters *c = &copy.providers[p];
-		Datum		values[18];
-		bool		nulls[18] = {0};
+		Datum		values[24];
+		bool		nulls[24] = {0};
 		int64		total = 0;
 		int64		seen = 0;
 		int			i = 0;
@@ -275,12 +303,18 @@ ctr_dist_provider_stats(PG_FUNCTION_ARGS)
 		values[i++] = Int64GetDatum(c->http_429);
 		values[i++] = Int64GetDatum(c->transient);
 		values[i++] = Int64GetDatum(c->soft);
+		values[i++] = Int64GetDatum(c->too_large);
+		values[i++] = Int64GetDatum(c->unsupported);
 		values[i++] = Int64GetDatum(c->fatal);
 		values[i++] = Int64GetDatum(c->rejected);
 		values[i++] = Int64GetDatum(c->retries);
+		values[i++] = Int64GetDatum(c->splits);
 		values[i++] = Int64GetDatum(c->failovers);
 		values[i++] = Int64GetDatum(c->tokens_in);
+		values[i++] = Int64GetDatum(c->tokens_cached);
+		values[i++] = Int64GetDatum(c->tokens_cache_write);
 		values[i++] = Int64GetDatum(c->tokens_out);
+		values[i++] = Int64GetDatum(c->tokens_reasoning);
 		values[i++] = Float8GetDatum(c->cost_usd);
 		if (total > 0)
 		{

@@ -17,10 +17,11 @@
 extern void stats_shmem_request(void);
 extern void stats_shmem_startup(void);
 
-/* one finished HTTP attempt (engine) */
-extern void stats_count_attempt(const ProviderConfig *cfg, OutcomeClass cls,
-								int http_status, double latency_ms,
-								int64 tokens_in, int64 tokens_out, bool will_retry);
+/* one finished HTTP attempt (engine); planned_factor: the plan's price factor */
+extern void stats_count_attempt(const ProviderConfig *cfg, const Outcome *out,
+								double latency_ms, double planned_factor, bool will_retry);
+/* one request sent again in halves (engine) */
+extern void stats_count_split(ProviderId provider);
 /* one batch moved to another provider (caller) */
 extern void stats_count_failover(ProviderId provider);
 

@@ -101,7 +101,7 @@ transfer_release(Transfer *t, CurlMulti *m, bool finished)
 	if (t->slot_held)
 		ratelimit_release(t->cfg, t->window_ms, t->job->est_tokens, t->used_in + t->used_out);
 	if (t->budget && finished)
-		budget_settle(t->budget, t->reserved_usd, cost_of(t->cfg, t->used_in, t->used_out));
+		budget_settle(t->budget, t->reserved_usd, t->cost_usd);
 	pfree(t);
 }
 
@@ -134,8 +134,11 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 	t->started = GetCurrentTimestamp();
 
 	old = MemoryContextSwitchTo(scratch);
+	if (t->job->models)
+		ops->build_models(t->cfg, t->job->models->next_page, &req);
+	else
 	{
-		BuildSpec	spec = {t->job->text, t->job->n, t->job->kind, t->job->cache_key};
+		BuildSpec	spec = {t->job->text, t->job->n, t->job->kind, t->job->cache_key, &t->plan};
 
 		ops->build(t->cfg, &spec, &req);
 	}
@@ -158,13 +161,18 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not create a libcurl handle")));
 	curl_easy_setopt(easy, CURLOPT_URL, req.url);
-	curl_easy_setopt(easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req.body_len);
-	/* curl keeps its own copy: the scratch context is reset at once */
-	if (curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, req.body) != CURLE_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
+	if (req.body == NULL)
+		curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+	else
+	{
+		curl_easy_setopt(easy, CURLOPT_POST, 1L);
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req.body_len);
+		/* curl keeps its own copy: the scratch context is reset at once */
+		if (curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, req.body) != CURLE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+	}
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, CTR_USER_AGENT);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
@@ -193,13 +201,16 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 /*
  * The most this request can cost: its body at tokens_per_byte (1 until the
  * provider has told us its real rate: no tokenizer makes more tokens than
- * bytes) and every output token it allows, at the price settings.
+ * bytes), every one at the highest input price (a cache write may cost
+ * more than input; a cache read only lowers what it really costs), and
+ * every output token it allows, reasoning included, at the price settings
+ * and the plan's factor (flex, peak hours).
  */
 bool
 transfer_reserve(Transfer *t, CallBudget *budget, double tokens_per_byte)
 {
-	double		bound = cost_of(t->cfg, ceil(t->body_len * tokens_per_byte),
-								batch_tokens_out(t->job->n, t->job->kind));
+	double		bound = cost_bound(t->cfg, ceil(t->body_len * tokens_per_byte),
+								   (double) t->plan.max_tokens_out, t->plan.price_factor);
 
 	if (!budget_reserve(budget, bound))
 		return false;
@@ -243,18 +254,26 @@ network_outcome(CURLcode code, const char *errbuf, bool overflow, Outcome *out)
 void
 transfer_outcome(Transfer *t, CURLcode code, Outcome *out)
 {
+	const ProviderOps *ops = provider_ops(t->job->provider);
+
 	if (code != CURLE_OK)
 		network_outcome(code, t->errbuf, t->response.overflow, out);
 	else
 	{
 		long		status = 0;
+		const char *body = t->response.data ? t->response.data : "";
 
 		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-		provider_ops(t->job->provider)->parse((int) status,
-											  t->response.data ? t->response.data : "",
-											  t->response.len, &t->hints, out);
+		if (t->job->models)
+			ops->parse_models((int) status, body, t->response.len, &t->hints, t->job->models, out);
+		else
+			ops->parse((int) status, body, t->response.len, &t->hints, out);
 		out->http_status = (int) status;
 	}
 	t->used_in = out->tokens_in;
 	t->used_out = out->tokens_out;
+	/* billed as the provider says (flex), else as planned (peak hours) */
+	t->cost_usd = usage_cost(t->cfg, out->tokens_in, out->tokens_cached, out->tokens_cache_write,
+							 out->tokens_out, out->price_factor >= 0 ? out->price_factor
+							 : t->plan.price_factor);
 }

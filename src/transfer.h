@@ -62,9 +62,11 @@ typedef struct Transfer
 	bool		slot_held;		/* a limiter slot is ours to give back */
 	CallBudget *budget;			/* where the reservation was made, or NULL */
 	double		reserved_usd;	/* this request's upper bound */
+	RequestPlan plan;			/* what it asks for (ops->plan) */
 	size_t		body_len;		/* bytes of the request body */
 	int64		used_in;		/* the response's usage, once known */
 	int64		used_out;
+	double		cost_usd;		/* and what that cost */
 	CURL	   *easy;
 	struct curl_slist *headers;
 	ResponseBuffer response;
@@ -81,8 +83,8 @@ extern Transfer *transfer_create(MemoryContext cxt, dlist_head *list, EngineJob 
 extern bool transfer_acquire(Transfer *t, long *wait_ms);
 
 /*
- * Build the request (may raise: the release path cleans up); resolve: the
- * provider's addresses for CURLOPT_RESOLVE (resolve.h), or NULL
+ * Build the request as t->plan says (may raise: the release path cleans up);
+ * resolve: the provider's addresses for CURLOPT_RESOLVE (resolve.h), or NULL
  */
 extern void transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch,
 						   struct curl_slist *resolve);

@@ -333,6 +333,7 @@ tally_result(ProviderTally *t, const ChannelResult *res)
 	t->rejected += res->counters.rejected;
 	t->breaker_trips += res->counters.breaker_trips;
 	t->paced_ms += res->counters.paced_ms;
+	report_tally_usage(t, &res->counters);
 	t->results++;
 	if (res->counters.paced_ms > 0)
 		t->paced++;
@@ -370,7 +371,7 @@ handle_result(CallState *cs, const ChannelResult *res)
 		strlcpy(t->rejected_reason, res->reason, sizeof(t->rejected_reason));
 	if (ad == NULL)
 		return;
-	ad->cost_usd += cost_of(&cs->play[play], res->tokens_in, res->tokens_out);
+	ad->cost_usd += res->counters.cost_usd;
 	ad->inflight--;
 
 	if (res->cls == OUTCOME_OK)

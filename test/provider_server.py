@@ -20,6 +20,7 @@ import argparse
 import base64
 import email.utils
 import gzip
+import hashlib
 import http.server
 import json
 import math
@@ -61,6 +62,12 @@ PER_PROVIDER_DEFAULTS = {
     "require_strict": True,
     "json_object_key": "clicks",
     "persona_pattern": r"^\[(\d+)\] (.*)$",
+    "prompt_cache": True,
+    "cache_ttl_s": 300,
+    "reasoning_scale": 1.0,
+    "models_page_size": 50,
+    "token_unit": "bytes4",
+    "answer_spacing": False,
 }
 
 # Provider-specific defaults, used only when neither the top level nor the
@@ -71,19 +78,76 @@ PROVIDER_DEFAULTS = {"deepseek": {"gzip": True}}
 GLOBAL_DEFAULTS = {
     "keys": {"openai": "sk-test-openai", "deepseek": "sk-test-deepseek",
              "gemini": "gm-test-gemini"},
-    "models": {"openai": ["gpt-4o-mini", "gpt-4.1-mini"],
-               "deepseek": ["deepseek-v4-flash", "deepseek-chat"],
-               "gemini": ["gemini-2.5-flash-lite", "gemini-2.5-flash"]},
+    "models": {"openai": ["gpt-6-luna", "gpt-5-mini", "gpt-4o-mini", "gpt-4.1-mini"],
+               "deepseek": ["deepseek-flash", "deepseek-v4-flash", "deepseek-chat"],
+               "gemini": ["gemini-2.5-flash-lite", "gemini-2.5-flash", "gemini-2.5-pro",
+                          "gemini-3.1-flash-lite"]},
     # OpenAI answers an alias with the dated snapshot (spec §2.3).
     "model_snapshots": {"gpt-4o-mini": "gpt-4o-mini-2024-07-18",
                         "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14"},
+    "model_info": {},
     "providers": {},
 }
+
+# What each model does, by name (knob model_info merges over it, per model).
+# Sources: providers-2026-12.md; values marked [unverified] are knobs.
+#   reasoning (OpenAI): efforts it takes, its default, the efforts at which it
+#     takes a temperature; None: not a reasoning model (reasoning_effort is an
+#     unsupported parameter)
+#   thinking (Gemini): "budget" (2.x: thinkingBudget, min_budget the lowest it
+#     takes, 0 = can turn it off) or "level" (3.x: thinkingLevel, levels);
+#     default: what it does when not told
+#   thinking_default (DeepSeek): V4 models think unless told not to
+#   cache_min_tokens: the shortest prefix its prompt cache serves
+#   context, max_output: tokens [unverified for DeepSeek]
+OPENAI_REASONING_NEW = {"efforts": ["none", "minimal", "low", "medium", "high", "xhigh", "max"],
+                        "default": "medium", "temperature_with": ["none"]}
+OPENAI_REASONING_GPT5 = {"efforts": ["minimal", "low", "medium", "high"],
+                         "default": "medium", "temperature_with": []}
+MODEL_INFO_DEFAULTS = {
+    "gpt-6-luna": {"reasoning": OPENAI_REASONING_NEW, "flex": True, "cache_writes": True,
+                   "context": 400000, "max_output": 128000, "display_name": "GPT-6 Luna"},
+    "gpt-5-mini": {"reasoning": OPENAI_REASONING_GPT5, "flex": True,
+                   "context": 400000, "max_output": 128000, "shutdown_date": "2026-12-11"},
+    "gpt-4o-mini": {"reasoning": None, "flex": False, "context": 128000, "max_output": 16384,
+                    "shutdown_date": "2027-01-14"},
+    "gpt-4.1-mini": {"reasoning": None, "flex": False, "context": 1047576, "max_output": 32768,
+                     "shutdown_date": "2027-01-14"},
+    "deepseek-flash": {"thinking_default": True, "context": 131072, "max_output": 8192},
+    "deepseek-v4-flash": {"thinking_default": True, "context": 131072, "max_output": 8192},
+    "deepseek-chat": {"thinking_default": False, "context": 131072, "max_output": 8192},
+    "gemini-2.5-flash-lite": {"thinking": "budget", "min_budget": 0, "default": 0,
+                              "cache_min_tokens": 2048, "context": 1048576, "max_output": 65536,
+                              "display_name": "Gemini 2.5 Flash-Lite"},
+    "gemini-2.5-flash": {"thinking": "budget", "min_budget": 0, "default": -1,
+                         "cache_min_tokens": 2048, "context": 1048576, "max_output": 65536,
+                         "display_name": "Gemini 2.5 Flash"},
+    "gemini-2.5-pro": {"thinking": "budget", "min_budget": 128, "default": -1,
+                       "cache_min_tokens": 2048, "context": 1048576, "max_output": 65536,
+                       "display_name": "Gemini 2.5 Pro"},
+    "gemini-3.1-flash-lite": {"thinking": "level", "levels": ["minimal", "low", "medium", "high"],
+                              "default": "high", "cache_min_tokens": 4096, "context": 1048576,
+                              "max_output": 65536, "display_name": "Gemini 3.1 Flash-Lite"},
+}
+# A model the table does not know takes (and ignores) every reasoning parameter, as
+# many OpenAI-compatible servers do; knob model_info with "lenient": false makes it
+# refuse them like a model without reasoning.
+for _info in MODEL_INFO_DEFAULTS.values():
+    _info["lenient"] = False
+MODEL_INFO_BASE = {"lenient": True, "reasoning": None, "flex": True, "cache_writes": False, "thinking": None,
+                   "thinking_default": False, "min_budget": 0, "default": None, "levels": [],
+                   "cache_min_tokens": 1024, "context": None, "max_output": None,
+                   "shutdown_date": None, "display_name": None}
+# Reasoning tokens a model spends at an effort: a base plus some per persona
+# (times knob reasoning_scale); "dynamic" is a thinking budget of -1.
+THINK_TOKENS = {"none": (0, 0), "minimal": (24, 0), "low": (120, 2), "medium": (400, 6),
+                "high": (1200, 16), "xhigh": (2400, 32), "max": (4000, 48),
+                "dynamic": (300, 4)}
 
 ERROR_FAULTS = {
     "http_500", "http_502", "http_503", "http_504", "http_408", "http_409",
     "rate_limit", "quota", "auth", "forbidden_403", "model_404",
-    "bad_request_400", "unprocessable_422",
+    "bad_request_400", "unprocessable_422", "flex_unavailable",
 }
 TRANSPORT_FAULTS = {"reset", "hang", "slow_body", "keepalive_blank_lines"}
 CONTENT_FAULTS = {
@@ -171,8 +235,18 @@ class ProviderConfig:
                 value[knob] = PROVIDER_DEFAULTS.get(name, {}).get(knob, default)
         self.knobs = value
         self.key = merged["keys"].get(name)
-        self.models = set(merged["models"].get(name, []))
+        self.model_list = list(merged["models"].get(name, []))
+        self.models = set(self.model_list)
         self.snapshots = merged["model_snapshots"]
+        self.model_info = merged["model_info"]
+        self.prompt_cache = bool(value["prompt_cache"])
+        self.cache_ttl_s = float(value["cache_ttl_s"])
+        self.reasoning_scale = float(value["reasoning_scale"])
+        self.models_page_size = max(1, int(value["models_page_size"]))
+        if value["token_unit"] not in ("bytes4", "char"):
+            raise ConfigError(f"providers.{name}: token_unit is bytes4 or char")
+        self.char_tokens = value["token_unit"] == "char"
+        self.answer_spacing = bool(value["answer_spacing"])
         self.latency_s = float(value["latency_ms"] or 0) / 1000.0
         self.gzip = bool(value["gzip"])
         self.rpm = value["rpm"]
@@ -192,6 +266,20 @@ class ProviderConfig:
         faults = [Fault(f, f"{where}[{i}]") for i, f in enumerate(value["faults"] or [])]
         # A fault with a "provider" field applies to that provider only.
         self.faults = [f for f in faults if f.provider in (None, name)]
+
+    def tokens(self, text):
+        """Completion tokens of text: ~4 bytes each, or one per character (token_unit
+        char, like a character-level engine)."""
+        return len(text) if self.char_tokens else ceil4(len(text))
+
+    def info(self, model):
+        """What the model does (MODEL_INFO_DEFAULTS and knob model_info)."""
+        return self.model_info.get(model, MODEL_INFO_BASE)
+
+    def think_tokens(self, effort, n):
+        """Reasoning tokens a model spends at an effort on n personas."""
+        base, per = THINK_TOKENS.get(effort, (0, 0))
+        return int((base + per * n) * self.reasoning_scale)
 
 
 class Config:
@@ -214,9 +302,12 @@ class Config:
             bad = set(block) - set(PER_PROVIDER_DEFAULTS)
             if bad:
                 raise ConfigError(f"providers.{p}: unknown knob(s) {sorted(bad)}")
-        for knob in ("keys", "models", "model_snapshots"):
+        for knob in ("keys", "models", "model_snapshots", "model_info"):
             if knob in raw and not isinstance(raw[knob], dict):
                 raise ConfigError(f"{knob} must be an object")
+        for model, info in raw.get("model_info", {}).items():
+            if not isinstance(info, dict) or set(info) - set(MODEL_INFO_BASE):
+                raise ConfigError(f"model_info.{model}: an object with knobs of {sorted(MODEL_INFO_BASE)}")
         if not isinstance(raw.get("faults", []), list):
             raise ConfigError("faults must be a list")
         merged = {
@@ -224,6 +315,9 @@ class Config:
             "models": {**GLOBAL_DEFAULTS["models"], **raw.get("models", {})},
             "model_snapshots": {**GLOBAL_DEFAULTS["model_snapshots"],
                                 **raw.get("model_snapshots", {})},
+            "model_info": {m: {**MODEL_INFO_BASE, **MODEL_INFO_DEFAULTS.get(m, {}),
+                               **raw.get("model_info", {}).get(m, {})}
+                           for m in set(MODEL_INFO_DEFAULTS) | set(raw.get("model_info", {}))},
         }
         self.raw = raw
         self.providers = {p: ProviderConfig(p, raw, merged) for p in PROVIDERS}
@@ -235,6 +329,7 @@ class Config:
         out["keys"] = {p: mask_key(k) for p, k in self.merged["keys"].items()}
         out["models"] = self.merged["models"]
         out["model_snapshots"] = self.merged["model_snapshots"]
+        out["model_info"] = self.merged["model_info"]
         out["effective"] = {p: dict(pc.knobs) for p, pc in self.providers.items()}
         return out
 
@@ -333,6 +428,24 @@ def compile_persona_pattern(pattern, where):
     return rx
 
 
+def english_list(items):
+    """'a', 'b', and 'c' (as OpenAI lists supported values)."""
+    q = [f"'{i}'" for i in items]
+    return q[0] if len(q) == 1 else ", ".join(q[:-1]) + (", and " if len(q) > 2 else " and ") + q[-1]
+
+
+def limit_answer(cfg, text, reasoning, max_tokens):
+    """Reasoning first, then the answer, within max_tokens: (text, reasoning, cut)."""
+    if max_tokens is None or not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+        return text, reasoning, False
+    if reasoning >= max_tokens:
+        return "", max_tokens, True
+    room = max_tokens - reasoning
+    if cfg.tokens(text) > room:
+        return text[: room if cfg.char_tokens else room * 4], reasoning, True
+    return text, reasoning, False
+
+
 def no_schema_shape(req, json_mode):
     """json_object_key null: a bare array, unless a JSON mode (which must return an object)
     or a schema without a usable property is in force; then the usual "clicks"."""
@@ -361,6 +474,10 @@ class Req:
         self.truth = []
         self.presented_key = None
         self.t0 = time.monotonic()
+        self.cache_text = ""        # every prompt text, in order: what caches match
+        self.reasoning = 0          # tokens the model will think before answering
+        self.service_tier = None    # OpenAI: what was asked
+        self.params = []            # optional parameters, for stats params_by_model
 
     @property
     def prompt_tokens(self):
@@ -450,8 +567,9 @@ def render_values(req, values):
     return values
 
 
-def answer_text(req, fault):
-    """The JSON text the fake model 'writes', with content faults applied."""
+def answer_text(req, fault, spacing=False):
+    """The JSON text the fake model 'writes', with content faults applied; spacing:
+    "[1, 0, ...]" as every schema allows (knob answer_spacing)."""
     values = list(req.truth)
     kind = fault.kind if fault else None
     if kind == "wrong_length":
@@ -468,7 +586,7 @@ def answer_text(req, fault):
             values.append(bad)
     values = render_values(req, values)
     obj = values if req.shape == "array" else {req.key: values}
-    text = json.dumps(obj, separators=(",", ":"))
+    text = json.dumps(obj, separators=(", ", ": ") if spacing else (",", ":"))
     if kind == "prose":
         text = "Sure! Here are the predictions:\n" + text + "\nHope this helps."
     elif kind == "fence":
@@ -493,8 +611,13 @@ class Reply:
         self.answered = 0
         self.tokens_in = 0
         self.tokens_out = 0
+        self.tokens_cached = 0
+        self.tokens_cache_write = 0
+        self.tokens_reasoning = 0
         self.rejection = False         # issued by the rpm/tpm/concurrency limiters
         self.server = "cloudflare"
+        self.service_tier = None       # OpenAI: the tier a 200 says it used
+        self.cut = False               # the answer did not fit its output limit
 
 
 HTML_502_CLOUDFLARE = (
@@ -584,6 +707,7 @@ class ChatAdapter:
                 last_user = t
         req.prompt = last_user
         req.prompt_bytes = sum(len(t.encode("utf-8")) for t in all_text)
+        req.cache_text = "\n\x1e".join(all_text)
         # DeepSeek has no schema: the instructions say what is asked
         req.percent = req.percent or any("in percent" in t for t in all_text)
         return " ".join(all_text)
@@ -596,6 +720,19 @@ class ChatAdapter:
 class OpenAIAdapter(ChatAdapter):
     name = "openai"
     server = "cloudflare"
+
+    def model_list(self, cfg, query, violate):
+        """GET /v1/models: shutdown_date where a shutdown is announced (providers-2026-12.md;
+        the field's exact form is [unverified]: a date string here)."""
+        data = []
+        for m in cfg.model_list + ["text-embedding-3-small"]:
+            item = {"id": m, "object": "model", "created": 1764000000, "owned_by": "system"}
+            date = cfg.info(m)["shutdown_date"]
+            if date:
+                item["shutdown_date"] = date
+            data.append(item)
+        return self.finish(Reply(200, {"object": "list", "data": data},
+                                 [("x-request-id", "req_" + uuid.uuid4().hex)]))
 
     def finish(self, reply):
         # Every OpenAI response carries a request id; the SDK reads it into errors too.
@@ -671,8 +808,87 @@ class OpenAIAdapter(ChatAdapter):
         req.max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if req.max_tokens is None:
             violate("max_completion_tokens/max_tokens missing")
+        err = self.check_reasoning(req, body, cfg, violate) or self.check_tier(req, body, cfg, violate)
+        if err:
+            return None, err
         analyze_personas(req, cfg, violate)
+        err = self.check_limits(req, cfg, violate)
+        if err:
+            return None, err
+        req.reasoning = cfg.think_tokens(req.effort, len(req.truth)) if req.effort else 0
         return req, None
+
+    def check_reasoning(self, req, body, cfg, violate):
+        """reasoning_effort and temperature as the model takes them (providers-2026-12.md):
+        not a reasoning model: reasoning_effort is an unsupported parameter; an effort the
+        model lacks is an unsupported value; a temperature other than 1 only at the efforts
+        that allow one (gpt-6-luna: none; gpt-5: never).  The exact bodies OpenAI sends."""
+        info = cfg.info(req.model)
+        reasoning = info["reasoning"]
+        effort = body.get("reasoning_effort")
+        req.effort = None
+        if effort is not None:
+            req.params.append(f"reasoning_effort={effort}")
+            if reasoning is None and info["lenient"]:
+                pass                # taken and ignored
+            elif reasoning is None:
+                violate("reasoning_effort sent to a model without reasoning")
+                return self.error(400, "Unsupported parameter: 'reasoning_effort' is not supported "
+                                  "with this model.", param="reasoning_effort",
+                                  code="unsupported_parameter")
+            elif effort not in reasoning["efforts"]:
+                violate(f"reasoning_effort {effort} not taken by {req.model}")
+                return self.error(400, f"Unsupported value: 'reasoning_effort' does not support "
+                                  f"'{effort}' with this model. Supported values "
+                                  f"are: {english_list(reasoning['efforts'])}.",
+                                  param="reasoning_effort", code="unsupported_value")
+        if reasoning is not None:
+            req.effort = effort or reasoning["default"]
+        t = body.get("temperature")
+        if t is not None:
+            req.params.append("temperature")
+            if reasoning is not None and req.effort not in reasoning["temperature_with"] and t != 1:
+                violate(f"temperature sent to {req.model} at effort {req.effort}")
+                return self.error(400, f"Unsupported value: 'temperature' does not support {t} with "
+                                  "this model. Only the default (1) value is supported.",
+                                  param="temperature", code="unsupported_value")
+        return None
+
+    def check_tier(self, req, body, cfg, violate):
+        tier = body.get("service_tier")
+        if tier is None:
+            return None
+        req.params.append(f"service_tier={tier}")
+        if tier not in ("auto", "default", "flex", "scale", "priority", "fast"):
+            violate(f"service_tier {tier!r} invalid")
+            return self.error(400, f"Invalid value: {tier!r}. Supported values are: 'auto', "
+                              "'default', 'flex', 'scale', 'priority', and 'fast'.",
+                              param="service_tier", code="invalid_value")
+        if tier == "flex" and not cfg.info(req.model)["flex"]:
+            # [unverified wording]: flex is offered on some models only (spec: flex-processing)
+            violate(f"service_tier flex on {req.model}")
+            return self.error(400, f"Unsupported value: 'service_tier' does not support 'flex' "
+                              "with this model.", param="service_tier", code="unsupported_value")
+        req.service_tier = tier
+        return None
+
+    def check_limits(self, req, cfg, violate):
+        """The model's context (prompt + completion limit) and completion limit."""
+        info = cfg.info(req.model)
+        m = to_int(req.max_tokens) or 0
+        if info["max_output"] and m > info["max_output"]:
+            violate(f"max tokens {m} above {req.model}'s {info['max_output']}")
+            return self.error(400, f"max_tokens is too large: {m}. This model supports at most "
+                              f"{info['max_output']} completion tokens, whereas you provided {m}.",
+                              param="max_tokens", code="invalid_value")
+        if info["context"] and req.prompt_tokens + m > info["context"]:
+            violate(f"context of {req.model} exceeded")
+            return self.error(400, f"This model's maximum context length is {info['context']} "
+                              f"tokens. However, you requested {req.prompt_tokens + m} tokens "
+                              f"({req.prompt_tokens} in the messages, {m} in the completion). "
+                              "Please reduce the length of the messages or completion.",
+                              param="messages", code="context_length_exceeded")
+        return None
 
     def check_temperature(self, body, violate):
         if "temperature" not in body or body["temperature"] is None:
@@ -783,6 +999,7 @@ class OpenAIAdapter(ChatAdapter):
     def completion(self, req, text, fault, cfg, app):
         kind = fault.kind if fault else None
         content, refusal, finish = text, None, "stop"
+        reasoning = req.reasoning
         if kind == "truncated":
             content, finish = text[: len(text) // 2], "length"
         elif kind == "refusal":
@@ -793,7 +1010,13 @@ class OpenAIAdapter(ChatAdapter):
         elif kind == "whitespace_content":
             # Seen on DeepSeek, not OpenAI; kept so the client's check runs on every provider.
             content = " " * max(len(text), 1)
-        completion_tokens = ceil4(len(content or refusal or ""))
+        if content:
+            # reasoning comes out of the same limit: what does not fit is cut (length)
+            content, reasoning, cut = limit_answer(cfg, content, reasoning, to_int(req.max_tokens))
+            if cut:
+                finish = "length"
+        completion_tokens = cfg.tokens(content or refusal or "") + reasoning
+        cached, written = app.prompt_cache(self.name, cfg, req, 1024, cfg.info(req.model)["cache_writes"])
         body = {
             "id": "chatcmpl-" + random_id(22)[:29],
             "object": "chat.completion",
@@ -810,16 +1033,22 @@ class OpenAIAdapter(ChatAdapter):
                 "prompt_tokens": req.prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": req.prompt_tokens + completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
                                               "accepted_prediction_tokens": 0,
                                               "rejected_prediction_tokens": 0},
             },
-            "service_tier": "default",
+            # what it was processed at: flex when asked (and offered), else default
+            "service_tier": req.service_tier if req.service_tier in ("flex", "priority") else "default",
             "system_fingerprint": "fp_560af6e559",
         }
+        if cfg.info(req.model)["cache_writes"]:
+            body["usage"]["prompt_tokens_details"]["cache_write_tokens"] = written
         reply = self.finish(Reply(200, body, self.headers(req, app, cfg)))
         reply.tokens_in, reply.tokens_out = req.prompt_tokens, completion_tokens
+        reply.tokens_cached, reply.tokens_cache_write, reply.tokens_reasoning = cached, written, reasoning
+        reply.service_tier = body["service_tier"]
+        reply.cut = finish == "length"
         return reply
 
     # -- error faults -----------------------------------------------------
@@ -899,12 +1128,24 @@ class OpenAIAdapter(ChatAdapter):
         if kind == "insufficient_system_resource":
             # DeepSeek-only finish_reason; the closest OpenAI signal is 503 overloaded.
             return self.fault_error("http_503", fault, req, cfg, app)
+        if kind == "flex_unavailable":
+            # Flex out of capacity: a 429 "resource unavailable" (spec: flex-processing);
+            # [unverified wording and codes]
+            h += rate_signal_headers(p.get("signal", "none"), float(p.get("seconds", 1)))
+            return self.error(429, "Resource unavailable: the flex tier has no capacity for this "
+                              "request right now. Please retry later or use the default service "
+                              "tier.", etype="service_unavailable_error", code="resource_unavailable",
+                              headers=h)
         raise AssertionError(kind)
 
 
 class DeepSeekAdapter(ChatAdapter):
     name = "deepseek"
     server = "elb"
+
+    def model_list(self, cfg, query, violate):
+        data = [{"id": m, "object": "model", "owned_by": "deepseek"} for m in cfg.model_list]
+        return self.finish(Reply(200, {"object": "list", "data": data}, self.headers(None, None, cfg)))
 
     def auth_error(self, key, malformed):
         if key is None:
@@ -968,7 +1209,32 @@ class DeepSeekAdapter(ChatAdapter):
         req.max_tokens = body.get("max_tokens")
         if req.max_tokens is None:
             violate("max_tokens missing")
+        thinking = body.get("thinking")
+        ttype = thinking.get("type") if isinstance(thinking, dict) else None
+        if thinking is not None and ttype not in ("enabled", "disabled"):
+            violate(f"thinking {thinking!r} invalid")
+            return None, self.deserialize_error(
+                "thinking.type: unknown variant, expected `enabled` or `disabled`", raw)
+        if ttype:
+            req.params.append(f"thinking={ttype}")
+        if body.get("temperature") is not None:
+            req.params.append("temperature")
+        # V4 thinks unless told not to (spec: thinking mode)
+        thinks = ttype == "enabled" or (ttype is None and cfg.info(req.model)["thinking_default"])
         analyze_personas(req, cfg, violate)
+        info = cfg.info(req.model)
+        m = to_int(req.max_tokens) or 0
+        if info["max_output"] and m > info["max_output"] and not thinks:
+            violate(f"max_tokens {m} above {info['max_output']}")
+            return None, self.error(400, "Invalid max_tokens value, the valid range of max_tokens "
+                                    f"is [1, {info['max_output']}]")
+        if info["context"] and req.prompt_tokens + m > info["context"]:
+            violate(f"context of {req.model} exceeded")
+            return None, self.error(400, f"This model's maximum context length is {info['context']} "
+                                    f"tokens. However, you requested {req.prompt_tokens + m} tokens "
+                                    f"({req.prompt_tokens} in the messages, {m} in the completion). "
+                                    "Please reduce the length of the messages or completion.")
+        req.reasoning = cfg.think_tokens("medium", len(req.truth)) if thinks else 0
         return req, None
 
     def model_not_found(self, model, cfg):
@@ -984,6 +1250,7 @@ class DeepSeekAdapter(ChatAdapter):
     def completion(self, req, text, fault, cfg, app):
         kind = fault.kind if fault else None
         content, finish = text, "stop"
+        reasoning = req.reasoning
         if kind == "truncated":
             content, finish = text[: len(text) // 2], "length"
         elif kind in ("refusal", "content_filter", "blocked_prompt"):
@@ -994,26 +1261,39 @@ class DeepSeekAdapter(ChatAdapter):
             content = " " * max(len(text), 1)
         elif kind == "insufficient_system_resource":
             content, finish = "", "insufficient_system_resource"
-        completion_tokens = ceil4(len(content))
+        if content:
+            content, reasoning, cut = limit_answer(cfg, content, reasoning, to_int(req.max_tokens))
+            if cut:
+                finish = "length"
+        completion_tokens = cfg.tokens(content) + reasoning
+        # prefix units: a request hits only units it matches in full (providers-2026-12.md)
+        hit, _ = app.prompt_cache(self.name, cfg, req, 0, False, units=True)
+        message = {"role": "assistant", "content": content}
+        if req.reasoning:
+            message["reasoning_content"] = "Weighing each persona against the ad."
         body = {
             "id": str(uuid.uuid4()),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": req.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+            "choices": [{"index": 0, "message": message,
                          "logprobs": None, "finish_reason": finish}],
             "usage": {
                 "prompt_tokens": req.prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": req.prompt_tokens + completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": 0},
-                "prompt_cache_hit_tokens": 0,
-                "prompt_cache_miss_tokens": req.prompt_tokens,
+                "prompt_tokens_details": {"cached_tokens": hit},
+                "prompt_cache_hit_tokens": hit,
+                "prompt_cache_miss_tokens": req.prompt_tokens - hit,
             },
             "system_fingerprint": "fp_feb633d1f5_prod0820_fp8_kvcache",
         }
+        if req.reasoning:
+            body["usage"]["completion_tokens_details"] = {"reasoning_tokens": reasoning}
         reply = self.finish(Reply(200, body, self.headers(req, app, cfg)))
         reply.tokens_in, reply.tokens_out = req.prompt_tokens, completion_tokens
+        reply.tokens_cached, reply.tokens_reasoning = hit, reasoning
+        reply.cut = finish == "length"
         return reply
 
     def rate_limited(self, req, cfg, app, seconds, signal_, what="requests", limit=None, used=None):
@@ -1195,6 +1475,34 @@ class GeminiAdapter:
     server = "scaffolding on HTTPServer2"
     CT = "application/json; charset=UTF-8"
 
+    def model_list(self, cfg, query, violate):
+        """GET /v1beta/models?pageSize=&pageToken=: pages of at most models_page_size
+        (and pageSize, up to 1000); the token is the index of the next model."""
+        items = []
+        for m in cfg.model_list:
+            info = cfg.info(m)
+            items.append({"name": f"models/{m}", "version": "001",
+                          "displayName": info["display_name"] or m,
+                          "description": f"{m}, a test model",
+                          "inputTokenLimit": info["context"] or 1048576,
+                          "outputTokenLimit": info["max_output"] or 65536,
+                          "supportedGenerationMethods": ["generateContent", "countTokens",
+                                                         "createCachedContent", "batchGenerateContent"],
+                          "temperature": 1, "maxTemperature": 2, "topP": 0.95, "topK": 64,
+                          "thinking": info["thinking"] is not None})
+        items.append({"name": "models/gemini-embedding-001", "version": "001",
+                      "displayName": "Gemini Embedding 001", "inputTokenLimit": 2048,
+                      "outputTokenLimit": 1, "supportedGenerationMethods": ["embedContent"]})
+        size = min(to_int(query.get("pageSize")) or 50, 1000, cfg.models_page_size)
+        start = to_int(query.get("pageToken") or "0")
+        if start is None or start < 0 or start > len(items):
+            violate("bad pageToken")
+            return self.error(400, "INVALID_ARGUMENT", "Invalid page token.")
+        body = {"models": items[start:start + size]}
+        if start + size < len(items):
+            body["nextPageToken"] = str(start + size)
+        return self.finish(Reply(200, body, [], self.CT))
+
     def presented_key(self, headers, query):
         key = headers.get("x-goog-api-key")
         if key:
@@ -1287,13 +1595,76 @@ class GeminiAdapter:
         texts += [parts_text(c) for c in contents if isinstance(c, dict)]
         req.prompt = parts_text(contents[-1]) if isinstance(contents[-1], dict) else ""
         req.prompt_bytes = sum(len(t.encode("utf-8")) for t in texts)
+        req.cache_text = "\n\x1e".join(texts)
         req.percent = any("in percent" in t for t in texts)
         self.read_schema(req, rs if rs is not None else rjs, cfg)
         req.max_tokens = gfirst(gc, "maxOutputTokens", "max_output_tokens")
         if req.max_tokens is None:
             violate("generationConfig.maxOutputTokens missing")
+        if gfirst(gc, "temperature") is not None:
+            req.params.append("temperature")
         analyze_personas(req, cfg, violate)
+        err = self.check_thinking(req, gfirst(gc, "thinkingConfig", "thinking_config"), cfg, violate)
+        if err:
+            return None, err
+        info = cfg.info(model)
+        if info["context"] and req.prompt_tokens > info["context"]:
+            violate(f"input of {model} over its limit")
+            return None, self.error(400, "INVALID_ARGUMENT", f"The input token count "
+                                    f"({req.prompt_tokens}) exceeds the maximum number of tokens "
+                                    f"allowed ({info['context']}).")
+        # [unverified] a larger maxOutputTokens is capped at the model's limit
+        if info["max_output"] and (to_int(req.max_tokens) or 0) > info["max_output"]:
+            req.max_tokens = info["max_output"]
         return req, None
+
+    def check_thinking(self, req, tc, cfg, violate):
+        """thinkingBudget on 2.x models (0 turns thinking off where the model allows),
+        thinkingLevel on 3.x; thought tokens come out of maxOutputTokens.  [unverified
+        wording of the refusals]"""
+        info = cfg.info(req.model)
+        family = info["thinking"]
+        budget = gfirst(tc, "thinkingBudget", "thinking_budget")
+        level = gfirst(tc, "thinkingLevel", "thinking_level")
+        if budget is not None:
+            req.params.append(f"thinkingBudget={budget}")
+        if level is not None:
+            req.params.append(f"thinkingLevel={level}")
+        n = len(req.truth)
+        if family is None and info["lenient"]:
+            return None             # taken and ignored
+        if tc is not None and family is None:
+            violate(f"thinkingConfig sent to {req.model}")
+            return self.error(400, "INVALID_ARGUMENT", "Thinking is not supported for this model.")
+        if budget is not None and level is not None:
+            violate("both thinkingBudget and thinkingLevel")
+            return self.error(400, "INVALID_ARGUMENT",
+                              "You can only set either thinking_budget or thinking_level.")
+        if level is not None:
+            if family != "level" or str(level).lower() not in info["levels"]:
+                violate(f"thinkingLevel {level} not taken by {req.model}")
+                return self.error(400, "INVALID_ARGUMENT",
+                                  f"Thinking level {level} is not supported for this model.")
+            req.reasoning = cfg.think_tokens(str(level).lower(), n)
+            return None
+        if budget is not None:
+            if not isinstance(budget, int) or budget < -1 or budget > 32768:
+                violate(f"thinkingBudget {budget} invalid")
+                return self.error(400, "INVALID_ARGUMENT",
+                                  "thinking_budget must be -1 or between 0 and 32768.")
+            if budget == 0 and info["min_budget"] > 0:
+                violate(f"thinkingBudget 0 on {req.model}")
+                return self.error(400, "INVALID_ARGUMENT",
+                                  "Budget 0 is invalid. This model only works in thinking mode.")
+            dynamic = cfg.think_tokens("dynamic", n)
+            req.reasoning = 0 if budget == 0 else dynamic if budget == -1 else min(budget, dynamic)
+            return None
+        # not told: the model's default
+        if family == "budget":
+            req.reasoning = cfg.think_tokens("dynamic", n) if info["default"] != 0 else 0
+        elif family == "level":
+            req.reasoning = cfg.think_tokens(info["default"] or "high", n)
+        return None
 
     def read_schema(self, req, schema, cfg):
         req.key = cfg.json_object_key
@@ -1323,14 +1694,17 @@ class GeminiAdapter:
                 ("x-frame-options", "SAMEORIGIN"), ("x-content-type-options", "nosniff"),
                 ("server-timing", f"gfet4t7; dur={ms}")]
 
-    def usage(self, req, completion_tokens, cfg):
+    def usage(self, req, completion_tokens, cfg, thoughts=0, cached=0):
         # proto3 JSON omits zero fields (spec §4.3).
+        thoughts += cfg.thoughts_tokens
         u = {"promptTokenCount": req.prompt_tokens}
+        if cached:
+            u["cachedContentTokenCount"] = cached
         if completion_tokens:
             u["candidatesTokenCount"] = completion_tokens
-        if cfg.thoughts_tokens:
-            u["thoughtsTokenCount"] = cfg.thoughts_tokens
-        u["totalTokenCount"] = req.prompt_tokens + completion_tokens + cfg.thoughts_tokens
+        if thoughts:
+            u["thoughtsTokenCount"] = thoughts
+        u["totalTokenCount"] = req.prompt_tokens + completion_tokens + thoughts
         if req.prompt_tokens:
             u["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": req.prompt_tokens}]
         u = {k: v for k, v in u.items() if v}
@@ -1350,21 +1724,32 @@ class GeminiAdapter:
             body = {"candidates": [cand], "usageMetadata": self.usage(req, 0, cfg), **base}
             return self.ok(req, body, 0, app, cfg)
         finish = "STOP"
+        thoughts = req.reasoning
         if kind == "truncated":
             text, finish = text[: len(text) // 2], "MAX_TOKENS"
         elif kind == "whitespace_content":
             # A DeepSeek behaviour, mirrored here so the client check runs everywhere.
             text = " " * max(len(text), 1)
-        completion_tokens = ceil4(len(text))
-        body = {"candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
-                                "finishReason": finish, "index": 0}],
-                "usageMetadata": self.usage(req, completion_tokens, cfg), **base}
-        return self.ok(req, body, completion_tokens, app, cfg)
+        # thoughts come out of maxOutputTokens: what does not fit is cut (MAX_TOKENS)
+        text, thoughts, cut = limit_answer(cfg, text, thoughts, to_int(req.max_tokens))
+        if cut:
+            finish = "MAX_TOKENS"
+        info = cfg.info(req.model)
+        cached, _ = app.prompt_cache(self.name, cfg, req, info["cache_min_tokens"], False)
+        completion_tokens = cfg.tokens(text)
+        content = {"parts": [{"text": text}], "role": "model"} if text else {"role": "model"}
+        body = {"candidates": [{"content": content, "finishReason": finish, "index": 0}],
+                "usageMetadata": self.usage(req, completion_tokens, cfg, thoughts, cached), **base}
+        reply = self.ok(req, body, completion_tokens, app, cfg, thoughts)
+        reply.tokens_cached = cached
+        reply.cut = finish == "MAX_TOKENS"
+        return reply
 
-    def ok(self, req, body, completion_tokens, app, cfg):
+    def ok(self, req, body, completion_tokens, app, cfg, thoughts=0):
         reply = self.finish(Reply(200, body, self.headers(req, app, cfg), self.CT))
         reply.tokens_in = req.prompt_tokens
-        reply.tokens_out = completion_tokens + cfg.thoughts_tokens
+        reply.tokens_out = completion_tokens + cfg.thoughts_tokens + thoughts
+        reply.tokens_reasoning = cfg.thoughts_tokens + thoughts
         return reply
 
     def quota_429(self, req, per_day, seconds=None, limit=None, tokens=False, text=None):
@@ -1455,7 +1840,7 @@ class GeminiAdapter:
         if kind in ("bad_request_400", "unprocessable_422"):
             # Google's canonical codes have no 422; INVALID_ARGUMENT (400) is the equivalent.
             return self.error(400, "INVALID_ARGUMENT", "Request contains an invalid argument.")
-        raise AssertionError(kind)
+        raise AssertionError(kind)     # flex_unavailable: no service_tier here, so no fault
 
 
 SAFETY_RATINGS = [
@@ -1564,8 +1949,15 @@ ADAPTERS = {"openai": OpenAIAdapter(), "deepseek": DeepSeekAdapter(), "gemini": 
 GEMINI_PATH_RE = re.compile(r"^/gemini/(v1beta|v1)/models/([^/:]+):generateContent$")
 
 
+MODELS_ROUTES = {"/openai/v1/models": "openai", "/deepseek/models": "deepseek",
+                 "/deepseek/v1/models": "deepseek", "/gemini/v1beta/models": "gemini"}
+
+
 def route(path):
-    """(provider, route params) for a provider path; params None means 'no such route'."""
+    """(provider, route params) for a provider path; params None means 'no such route';
+    ("models", None) is the model list."""
+    if path in MODELS_ROUTES:
+        return MODELS_ROUTES[path], ("models", None)
     if path == "/openai/v1/chat/completions":
         return "openai", ()
     if path in ("/deepseek/chat/completions", "/deepseek/v1/chat/completions"):
@@ -1596,6 +1988,8 @@ class ProviderState:
     def __init__(self):
         self.in_flight = 0          # survives reset: requests are still running
         self.in_flight_by_model = {}
+        # the prompt cache survives reset (a provider's does); a new config empties it
+        self.cache = {}             # model -> {"seen": {hash: expiry}, "units": {...}}
         self.reset()
 
     def reset(self):
@@ -1606,6 +2000,14 @@ class ProviderState:
         self.max_in_flight_by_model = {m: n for m, n in self.in_flight_by_model.items() if n}
         self.tokens_in = 0
         self.tokens_out = 0
+        self.tokens_cached = 0
+        self.tokens_cache_write = 0
+        self.tokens_reasoning = 0
+        self.service_tiers = {}     # service_tier answered -> count
+        self.params_by_model = {}   # model -> set of optional parameters seen
+        self.models_requests = 0    # GET .../models
+        self.bodies = set()         # digests of the request bodies seen
+        self.identical_repeats = 0  # requests whose body was seen before
         self.answered_personas = 0
         self.rejections = 0
         self.max_rate_observed = 0
@@ -1632,6 +2034,13 @@ class ProviderState:
             "max_in_flight_by_model": dict(self.max_in_flight_by_model),
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
+            "tokens_cached": self.tokens_cached,
+            "tokens_cache_write": self.tokens_cache_write,
+            "tokens_reasoning": self.tokens_reasoning,
+            "service_tiers": dict(self.service_tiers),
+            "params_by_model": {m: sorted(p) for m, p in self.params_by_model.items()},
+            "models_requests": self.models_requests,
+            "identical_repeats": self.identical_repeats,
             "answered_personas": self.answered_personas,
             "rejections": self.rejections,
             "max_rate_observed": self.max_rate_observed,
@@ -1700,6 +2109,7 @@ class App:
             for st in self.state.values():
                 st.seq = 0          # "first: N" counts from the new config
                 st.seq_by_model = {}
+                st.cache = {}
 
     def reset(self):
         with self.lock:
@@ -1789,6 +2199,11 @@ class App:
             if reply:
                 st.tokens_in += reply.tokens_in
                 st.tokens_out += reply.tokens_out
+                st.tokens_cached += reply.tokens_cached
+                st.tokens_cache_write += reply.tokens_cache_write
+                st.tokens_reasoning += reply.tokens_reasoning
+                if reply.service_tier:
+                    st.service_tiers[reply.service_tier] = st.service_tiers.get(reply.service_tier, 0) + 1
                 st.answered_personas += reply.answered
                 if reply.rejection:
                     st.rejections += 1
@@ -1815,6 +2230,60 @@ class App:
             st.token_log.append((now, tokens))
             st.token_sum += tokens
             return None, st.token_sum
+
+    def prompt_cache(self, provider, cfg, req, min_tokens, writes, units=False):
+        """Cached (and written) prompt tokens of req, by the provider's rule
+        (providers-2026-12.md):
+          OpenAI, Gemini: the longest prefix identical to a recent request's, in whole
+            128-token chunks (512 bytes here), if at least min_tokens long; newer OpenAI
+            models report what they wrote to the cache (the rest, from min_tokens on);
+          DeepSeek (units): "prefix units" are kept at the end of each request and where
+            a prefix common to two requests is found; a request hits only units it matches
+            in full, in 64-token (256-byte) steps.
+        Entries live cache_ttl_s from their last use.  Knob prompt_cache false: none."""
+        if not cfg.prompt_cache or req.model is None:
+            return 0, 0
+        data = req.cache_text.encode("utf-8")
+        chunk = 256 if units else 512
+        chain, h = [], b""
+        for k in range(len(data) // chunk):
+            h = hashlib.blake2b(h + data[k * chunk:(k + 1) * chunk], digest_size=16).digest()
+            chain.append(h)
+        now = time.monotonic()
+        until = now + cfg.cache_ttl_s
+        with self.lock:
+            store = self.state[provider].cache.setdefault(req.model, {"seen": {}, "units": {}})
+            seen, unit_set = store["seen"], store["units"]
+            if len(seen) > 200000:          # forget what expired, now and then
+                for d in (seen, unit_set):
+                    for key in [k for k, e in d.items() if e <= now]:
+                        del d[key]
+
+            def alive(d, key):
+                return d.get(key, 0) > now
+
+            if units:
+                hit = max((k + 1 for k in range(len(chain)) if alive(unit_set, chain[k])), default=0)
+                lcp = 0
+                while lcp < len(chain) and alive(seen, chain[lcp]):
+                    lcp += 1
+                if lcp:
+                    unit_set[chain[lcp - 1]] = until
+                if chain:
+                    unit_set[chain[-1]] = until
+                for key in chain:
+                    seen[key] = until
+                return min(hit * 64, req.prompt_tokens), 0
+            hit = 0
+            while hit < len(chain) and alive(seen, chain[hit]):
+                hit += 1
+            for key in chain:
+                seen[key] = until
+        min_chunks = -(-min_tokens // 128)
+        cached = hit * 128 if hit >= min_chunks else 0
+        written = (len(chain) - hit) * 128 if writes and len(chain) >= min_chunks else 0
+        cached = min(cached, req.prompt_tokens)
+        return cached, min(written, req.prompt_tokens - cached)
 
     def pick_fault(self, cfg, seq, model=None):
         """At most one fault, chosen by an RNG seeded from (seed, provider, request number),
@@ -1862,6 +2331,13 @@ class App:
         if err:
             return err, None, None, violated
         req.presented_key = key
+        digest = hashlib.blake2b(raw, digest_size=16).digest()
+        with self.lock:
+            st = self.state[provider]
+            if digest in st.bodies:
+                st.identical_repeats += 1
+            elif len(st.bodies) < 200000:
+                st.bodies.add(digest)
         # Tokens are tracked for OpenAI's x-ratelimit-*-tokens headers even without tpm.
         if cfg.tpm is not None or provider == "openai":
             est = req.prompt_tokens + (to_int(req.max_tokens) or 0)
@@ -1872,6 +2348,37 @@ class App:
                 return reply, req, None, violated
         fault = self.pick_fault(cfg, seq, req.model)
         return self.answer(a, req, fault, cfg), req, fault, violated
+
+    def list_models(self, provider, headers, query, in_flight, seq):
+        """GET .../models: auth, limits, error faults and reset/hang as for any request, then the
+        provider's list (OpenAI with shutdown_date where one is announced, Gemini in
+        pages of models_page_size, with token limits and supported methods)."""
+        cfg = self.config.providers[provider]
+        a = ADAPTERS[provider]
+        violated = []
+
+        def violate(text):
+            violated.append(self.violate(provider, text))
+
+        key, in_url, malformed = a.presented_key(headers, query)
+        if in_url:
+            violate("key sent in URL")
+        if key != cfg.key:
+            violate("missing API key" if key is None else "wrong API key")
+            return a.auth_error(key, malformed), None, violated
+        reply = self.request_limits(a, cfg, key, in_flight, b"", ("models", None))
+        if reply is not None:
+            return reply, None, violated
+        with self.lock:
+            self.state[provider].models_requests += 1
+        probe = Req(provider)
+        probe.presented_key = key
+        fault = self.pick_fault(cfg, seq, None)
+        if fault and fault.kind in ERROR_FAULTS and fault.kind != "flex_unavailable":
+            return a.fault_error(fault.kind, fault, probe, cfg, self), fault, violated
+        if fault and fault.kind in ("reset", "hang"):
+            return self.answer(a, probe, fault, cfg), fault, violated
+        return a.model_list(cfg, query, violate), None, violated
 
     def request_limits(self, a, cfg, key, in_flight, raw, route_params):
         """The 429 from max_concurrency or rpm, in the provider's style; None if admitted."""
@@ -1890,6 +2397,8 @@ class App:
         return reply
 
     def answer(self, a, req, fault, cfg):
+        if fault and fault.kind == "flex_unavailable" and req.service_tier != "flex":
+            fault = None            # only flex requests can find flex out of capacity
         kind = fault.kind if fault else None
         if kind in ERROR_FAULTS or (kind == "insufficient_system_resource" and a.name != "deepseek"):
             return shape_error(a.fault_error(kind, fault, req, cfg, self), fault)
@@ -1898,11 +2407,11 @@ class App:
             reply.transport = kind
             reply.tparams = {"seconds": float(fault.param("seconds", 5))}
             return reply
-        reply = a.completion(req, answer_text(req, fault), fault, cfg, self)
+        reply = a.completion(req, answer_text(req, fault, cfg.answer_spacing), fault, cfg, self)
         if kind == "empty_body":
             reply.body = b""
             reply.tokens_in = reply.tokens_out = 0
-        if kind in CLEAN_ANSWER_FAULTS:
+        if kind in CLEAN_ANSWER_FAULTS and not reply.cut:
             reply.answered = len(req.truth)
         if kind == "slow_body":
             reply.transport = "slow"
@@ -1918,7 +2427,7 @@ class App:
 def sniff_model(raw, route_params):
     """Model name for a limiter message, without full validation."""
     if route_params:
-        return route_params[1]
+        return route_params[1]      # Gemini's from the path; None for the model list
     try:
         m = json.loads(raw).get("model")
         return m if isinstance(m, str) else None
@@ -2032,19 +2541,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
             })
 
         try:
-            if params is None or method != "POST":
+            listing = params is not None and params[:1] == ("models",)
+            if params is None or method != ("GET" if listing else "POST"):
                 violated.append(app.violate(provider, f"unknown route {method} {path}"))
                 reply = unknown_route(provider, method, path)
+            elif listing:
+                query = dict(parse_qsl(qs, keep_blank_values=True))
+                reply, fault, violated = app.list_models(provider, self.headers, query,
+                                                         in_flight, seq)
             else:
                 query = dict(parse_qsl(qs, keep_blank_values=True))
                 reply, req, fault, violated = app.process(
                     provider, params, self.headers, query, raw, in_flight, seq)
             model = req.model if req is not None else None
-            if model is None and params is not None:
+            if model is None and params is not None and not listing:
                 model = sniff_model(raw, params)
             if model:
                 with app.lock:
                     app.state[provider].models_seen.add(model)
+                    if req is not None and len(app.state[provider].params_by_model) < 50:
+                        app.state[provider].params_by_model.setdefault(model, set()).update(req.params)
             if app.in_outage():
                 # the server "went down" while this request was in flight
                 reply = Reply(reply.status if reply else 500)

@@ -270,7 +270,9 @@ class AnswerTests(ServerCase):
             "system_instruction": {"parts": [{"text": SYSTEM}]},
             "contents": [{"role": "user", "parts": [{"text": prompt(RECORDS)}]}],
             "generation_config": {"max_output_tokens": 99, "response_mime_type": "application/json",
-                                  "response_schema": {"type": "array", "items": {"type": "integer"}}},
+                                  "response_schema": {"type": "array", "items": {"type": "integer"}},
+                                  # 2.5 Flash thinks by default, and would use up the 99 tokens
+                                  "thinking_config": {"thinking_budget": 0}},
         }
         r = self.call("gemini", snake, path="/gemini/v1beta/models/gemini-2.5-flash:generateContent")
         self.assertEqual(r.status, 200, r.body)
@@ -851,6 +853,231 @@ class LimitTests(ServerCase):
         conn.close()
         self.assertLess(elapsed, 8.0, f"{n} requests took {elapsed:.2f}s")
         self.assertEqual(self.stats()["openai"]["requests"], n)
+
+
+class TodayTests(ServerCase):
+    """Reasoning models, prompt caches, service tiers, model lists and limits
+    (providers-2026-12.md)."""
+
+    def openai(self, model, **over):
+        return self.call("openai", openai_body(model=model, **over))
+
+    def error_of(self, r):
+        self.assertEqual(r.status, 400, r.body)
+        return r.json()["error"]
+
+    def test_openai_reasoning_refusals_are_openais_bodies(self):
+        # gpt-5-mini: no effort none, no temperature but the default
+        e = self.error_of(self.openai("gpt-5-mini", reasoning_effort="none"))
+        self.assertEqual(e, {"message": "Unsupported value: 'reasoning_effort' does not support 'none' "
+                                        "with this model. Supported values are: 'minimal', 'low', "
+                                        "'medium', and 'high'.",
+                             "type": "invalid_request_error", "param": "reasoning_effort",
+                             "code": "unsupported_value"})
+        e = self.error_of(self.openai("gpt-5-mini", reasoning_effort="minimal"))
+        self.assertEqual(e, {"message": "Unsupported value: 'temperature' does not support 0 with this "
+                                        "model. Only the default (1) value is supported.",
+                             "type": "invalid_request_error", "param": "temperature",
+                             "code": "unsupported_value"})
+        body = openai_body(model="gpt-5-mini", reasoning_effort="minimal")
+        del body["temperature"]
+        self.assertEqual(self.call("openai", body).status, 200)
+        # gpt-6-luna: a temperature only at effort none; its default effort is medium
+        self.error_of(self.openai("gpt-6-luna"))
+        self.assertEqual(self.openai("gpt-6-luna", reasoning_effort="none").status, 200)
+        # gpt-4o-mini: no reasoning model
+        e = self.error_of(self.openai("gpt-4o-mini", reasoning_effort="none"))
+        self.assertEqual((e["param"], e["code"]), ("reasoning_effort", "unsupported_parameter"))
+        self.assertEqual(e["message"], "Unsupported parameter: 'reasoning_effort' is not supported "
+                                       "with this model.")
+
+    def test_openai_reasoning_tokens_and_room(self):
+        r = self.openai("gpt-6-luna", reasoning_effort="none")
+        self.assertEqual(r.json()["usage"]["completion_tokens_details"]["reasoning_tokens"], 0)
+        body = openai_body(model="gpt-6-luna", reasoning_effort="medium", max_completion_tokens=2000)
+        del body["temperature"]
+        u = self.call("openai", body).json()["usage"]
+        reasoning = u["completion_tokens_details"]["reasoning_tokens"]
+        self.assertEqual(reasoning, 400 + 6 * 5)
+        self.assertGreater(u["completion_tokens"], reasoning)      # reasoning is output
+        # without room for the reasoning the answer is cut off, content empty
+        body["max_completion_tokens"] = 100
+        j = self.call("openai", body).json()
+        self.assertEqual(j["choices"][0]["finish_reason"], "length")
+        self.assertEqual(j["choices"][0]["message"]["content"], "")
+        self.assertEqual(self.stats()["openai"]["tokens_reasoning"], 430 + 100)
+
+    def test_gemini_thinking(self):
+        def gem(model, tc, max_out=2000):
+            b = gemini_body()
+            b["generationConfig"]["maxOutputTokens"] = max_out
+            if tc is None:
+                del b["generationConfig"]["thinkingConfig"]
+            else:
+                b["generationConfig"]["thinkingConfig"] = tc
+            return self.call("gemini", b, path=f"/gemini/v1beta/models/{model}:generateContent")
+        u = gem("gemini-2.5-flash", {"thinkingBudget": 0}).json()["usageMetadata"]
+        self.assertNotIn("thoughtsTokenCount", u)
+        u = gem("gemini-2.5-flash", None).json()["usageMetadata"]      # thinks by default
+        self.assertEqual(u["thoughtsTokenCount"], 300 + 4 * 5)
+        u = gem("gemini-2.5-flash", {"thinkingBudget": 50}).json()["usageMetadata"]
+        self.assertEqual(u["thoughtsTokenCount"], 50)
+        r = gem("gemini-2.5-pro", {"thinkingBudget": 0})
+        self.assertEqual(r.status, 400)
+        self.assertIn("Budget 0 is invalid", r.json()["error"]["message"])
+        self.assertEqual(gem("gemini-2.5-flash", {"thinkingLevel": "low"}).status, 400)
+        u = gem("gemini-3.1-flash-lite", {"thinkingLevel": "minimal"}).json()["usageMetadata"]
+        self.assertEqual(u["thoughtsTokenCount"], 24)
+        # thoughts come out of maxOutputTokens
+        j = gem("gemini-2.5-flash", None, max_out=100).json()
+        self.assertEqual(j["candidates"][0]["finishReason"], "MAX_TOKENS")
+        self.assertNotIn("parts", j["candidates"][0]["content"])
+
+    def test_deepseek_thinking(self):
+        j = self.call("deepseek", deepseek_body(model="deepseek-flash")).json()
+        self.assertNotIn("completion_tokens_details", j["usage"])
+        self.assertNotIn("reasoning_content", j["choices"][0]["message"])
+        body = deepseek_body(model="deepseek-flash", max_tokens=2000)
+        del body["thinking"]                                              # V4 thinks by default
+        j = self.call("deepseek", body).json()
+        self.assertEqual(j["usage"]["completion_tokens_details"]["reasoning_tokens"], 430)
+        self.assertIn("reasoning_content", j["choices"][0]["message"])
+        self.assertEqual(json.loads(j["choices"][0]["message"]["content"]), {"clicks": EXPECTED})
+
+    def long_records(self, tag, n=5, size=1400):
+        return [f"{r} {tag} " + "x" * size for r in RECORDS[:n]]
+
+    def test_openai_cache_needs_1024_tokens_of_prefix(self):
+        short = openai_body(model="gpt-4o-mini")
+        self.call("openai", short)
+        u = self.call("openai", short).json()["usage"]
+        self.assertEqual(u["prompt_tokens_details"]["cached_tokens"], 0)     # under 1,024 tokens
+        recs = self.long_records("a")
+        self.assertEqual(self.call("openai", openai_body(recs, model="gpt-4o-mini")).json()
+                         ["usage"]["prompt_tokens_details"]["cached_tokens"], 0)
+        u = self.call("openai", openai_body(recs[:4] + ["changed"], model="gpt-4o-mini")).json()["usage"]
+        cached = u["prompt_tokens_details"]["cached_tokens"]
+        self.assertGreaterEqual(cached, 1024)
+        self.assertEqual(cached % 128, 0)
+        self.assertLess(cached, u["prompt_tokens"])
+        self.assertNotIn("cache_write_tokens", u["prompt_tokens_details"])
+        # gpt-6-luna reports its writes: the first time all, then what is new
+        body = openai_body(recs, model="gpt-6-luna", reasoning_effort="none")
+        d = self.call("openai", body).json()["usage"]["prompt_tokens_details"]
+        self.assertEqual(d["cached_tokens"], 0)
+        self.assertGreater(d["cache_write_tokens"], 1024)
+        d = self.call("openai", body).json()["usage"]["prompt_tokens_details"]
+        self.assertEqual(d["cache_write_tokens"], 0)
+        self.assertGreater(d["cached_tokens"], 1024)
+        # the knob turns the cache off
+        self.configure({"prompt_cache": False})
+        self.call("openai", body)
+        self.assertEqual(self.call("openai", body).json()["usage"]["prompt_tokens_details"]
+                         ["cached_tokens"], 0)
+
+    def test_gemini_cache_needs_2048_tokens(self):
+        def gem(recs):
+            b = gemini_body(recs)
+            return self.call("gemini", b).json()["usageMetadata"].get("cachedContentTokenCount", 0)
+        recs = self.long_records("g", size=1400)             # ~1,800 tokens in all: too short
+        gem(recs)
+        self.assertEqual(gem(recs), 0)
+        recs = self.long_records("h", size=2400)             # ~3,000 tokens
+        gem(recs)
+        self.assertGreaterEqual(gem(recs), 2048)
+
+    def test_deepseek_prefix_units(self):
+        """A+B, then A+C misses, then A+D hits A (providers-2026-12.md)."""
+        a = self.long_records("common", n=4, size=600)
+        hits = []
+        for tail in ("B", "C", "D"):
+            j = self.call("deepseek", deepseek_body(a + [f"only {tail}" * 50])).json()["usage"]
+            self.assertEqual(j["prompt_cache_hit_tokens"] + j["prompt_cache_miss_tokens"], j["prompt_tokens"])
+            self.assertEqual(j["prompt_tokens_details"]["cached_tokens"], j["prompt_cache_hit_tokens"])
+            hits.append(j["prompt_cache_hit_tokens"])
+        self.assertEqual(hits[0], 0)
+        self.assertEqual(hits[1], 0)
+        self.assertGreater(hits[2], 500)
+        self.assertEqual(hits[2] % 64, 0)
+
+    def test_service_tier_and_flex(self):
+        r = self.openai("gpt-6-luna", reasoning_effort="none", service_tier="flex")
+        self.assertEqual(r.json()["service_tier"], "flex")
+        r = self.openai("gpt-6-luna", reasoning_effort="none")
+        self.assertEqual(r.json()["service_tier"], "default")
+        e = self.error_of(self.openai("gpt-4o-mini", service_tier="flex"))
+        self.assertEqual((e["param"], e["code"]), ("service_tier", "unsupported_value"))
+        self.configure({"faults": [{"kind": "flex_unavailable"}]})
+        r = self.openai("gpt-6-luna", reasoning_effort="none", service_tier="flex")
+        self.assertEqual(r.status, 429)
+        self.assertEqual(r.json()["error"]["code"], "resource_unavailable")
+        # only flex requests find flex out of capacity
+        self.assertEqual(self.openai("gpt-6-luna", reasoning_effort="none").status, 200)
+        self.assertEqual(self.stats()["openai"]["service_tiers"], {"flex": 1, "default": 2})
+
+    def test_model_lists(self):
+        h = {"Authorization": "Bearer " + KEYS["openai"]}
+        data = self.http("GET", "/openai/v1/models", headers=h).json()["data"]
+        by_id = {m["id"]: m for m in data}
+        self.assertEqual(by_id["gpt-4o-mini"]["shutdown_date"], "2027-01-14")
+        self.assertNotIn("shutdown_date", by_id["gpt-6-luna"])
+        self.assertEqual(self.http("GET", "/openai/v1/models").status, 401)
+        h = {"Authorization": "Bearer " + KEYS["deepseek"]}
+        ids = [m["id"] for m in self.http("GET", "/deepseek/models", headers=h).json()["data"]]
+        self.assertIn("deepseek-flash", ids)
+        self.configure({"providers": {"gemini": {"models_page_size": 2}}})
+        names, token = [], None
+        while True:
+            path = "/gemini/v1beta/models?pageSize=1000" + (f"&pageToken={token}" if token else "")
+            j = self.http("GET", path, headers={"x-goog-api-key": KEYS["gemini"]}).json()
+            self.assertLessEqual(len(j["models"]), 2)
+            names += [m["name"] for m in j["models"]]
+            token = j.get("nextPageToken")
+            if not token:
+                break
+        self.assertIn("models/gemini-2.5-flash-lite", names)
+        self.assertIn("models/gemini-embedding-001", names)
+        self.assertEqual(self.stats()["gemini"]["models_requests"], len(names) // 2 + len(names) % 2)
+        # a hang holds a model list as it holds a completion
+        self.set_fault("openai", "hang", {"seconds": 0.2})
+        t0 = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("GET", "/openai/v1/models", headers={"Authorization": "Bearer " + KEYS["openai"]})
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            conn.getresponse().read()
+        conn.close()
+        self.assertGreaterEqual(time.monotonic() - t0, 0.18)
+
+    def test_context_and_output_limits(self):
+        self.configure({"model_info": {"gpt-4o-mini": {"context": 300}, "deepseek-chat": {"context": 300},
+                                       "gemini-2.5-flash-lite": {"context": 50}}})
+        e = self.error_of(self.openai("gpt-4o-mini"))
+        self.assertEqual(e["code"], "context_length_exceeded")
+        self.assertTrue(e["message"].startswith("This model's maximum context length is 300 tokens."))
+        r = self.call("deepseek", deepseek_body(model="deepseek-chat"))
+        self.assertIn("maximum context length is 300", self.error_of(r)["message"])
+        r = self.call("gemini")
+        self.assertIn("exceeds the maximum number of tokens allowed (50)", r.json()["error"]["message"])
+        self.configure({"model_info": {"gpt-4o-mini": {"max_output": 100}}})
+        e = self.error_of(self.openai("gpt-4o-mini"))
+        self.assertEqual((e["param"], e["code"]), ("max_tokens", "invalid_value"))
+
+    def test_spacing_and_character_tokens(self):
+        self.configure({"answer_spacing": True, "token_unit": "char"})
+        j = self.openai("gpt-4o-mini", max_completion_tokens=20).json()
+        self.assertEqual(j["choices"][0]["finish_reason"], "length")      # 28 characters
+        j = self.openai("gpt-4o-mini").json()
+        self.assertEqual(j["choices"][0]["message"]["content"], '{"clicks": [1, 0, 1, 0, 1]}')
+        self.assertEqual(j["usage"]["completion_tokens"], 27)
+
+    def test_identical_repeats_and_params(self):
+        body = openai_body()
+        self.call("openai", body)
+        self.call("openai", body)
+        self.call("openai", openai_body(RECORDS[:4]))
+        st = self.stats()["openai"]
+        self.assertEqual(st["identical_repeats"], 1)
+        self.assertEqual(st["params_by_model"]["gpt-4o-mini"], ["temperature"])
 
 
 class StatsAndControlTests(ServerCase):

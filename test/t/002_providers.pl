@@ -33,7 +33,7 @@ CtrDistTest::set_server($base, '{}');
 ($ret, $out, $err) = CtrDistTest::run_exact($node, 'tagged', "50, ad => 'Gym'");
 is($out, '1000|1000|0|0', 'three providers: all 1000 predictions exact');
 like($err, qr/openai=7, deepseek=7, gemini=6/, 'three providers: 7/7/6 batches');
-like($err, qr/tokens in [1-9]\d*, out [1-9]\d*, estimated cost \$0\.\d{4}/, 'NOTICE reports tokens and cost');
+like($err, qr/tokens in [1-9]\d* \(cached \d+\), out [1-9]\d* \(reasoning 0\), estimated cost \$0\.\d{4}/, 'NOTICE reports tokens and cost');
 my $st = CtrDistTest::stats($base);
 is_deeply($st->{violations}, [], 'server recorded no request-validation violation');
 is(join(',', map { $st->{$_}{requests} } qw(openai deepseek gemini)), '7,7,6', 'server saw 7/7/6 requests');
@@ -43,7 +43,7 @@ for my $p (qw(openai deepseek gemini))
 }
 is($node->safe_psql('postgres', q{
 	SELECT string_agg(DISTINCT model, ',' ORDER BY model) FROM ctr_predict('tagged', 50, ad => 'Gym')}),
-	'deepseek-v4-flash,gemini-2.5-flash-lite,gpt-4o-mini-2024-07-18',
+	'deepseek-flash,gemini-2.5-flash-lite,gpt-6-luna',
 	'model column names the model that answered');
 
 # gzip answers are decoded; markdown fences and DeepSeek's keep-alive blank lines are tolerated

@@ -26,15 +26,19 @@ my ($ret, $out, $err);
 
 # cost accounting: tokens are the server's usage, cost is tokens x prices
 CtrDistTest::set_server($base, '{}');
-my $run = $node->safe_psql('postgres', "SELECT ctr_dist.run('tagged', 50, ad => 'Gym', label => 'cost')");
+my $run = $node->safe_psql('postgres', "SET ctr_dist.deepseek_peak_factor = 1; SELECT ctr_dist.run('tagged', 50, ad => 'Gym', label => 'cost')");
 my $st = CtrDistTest::stats($base);
 is($node->safe_psql('postgres', "SELECT string_agg(provider || ':' || tokens_in || '/' || tokens_out, ',' ORDER BY provider) FROM ctr_dist.run_providers WHERE run_id = $run"),
 	join(',', map { "$_:$st->{$_}{tokens_in}/$st->{$_}{tokens_out}" } qw(deepseek gemini openai)),
 	'tokens per provider equal what the server counted');
 is($node->safe_psql('postgres', qq{
-	SELECT bool_and(abs(cost_usd - (tokens_in * CASE provider WHEN 'openai' THEN 0.15 WHEN 'deepseek' THEN 0.14 ELSE 0.10 END
-	                             + tokens_out * CASE provider WHEN 'openai' THEN 0.60 WHEN 'deepseek' THEN 0.28 ELSE 0.40 END) / 1e6) < 1e-9)
-	  FROM ctr_dist.run_providers WHERE run_id = $run}), 't', 'cost = tokens x list prices');
+	SELECT bool_and(abs(cost_usd - ((tokens_in - tokens_cached) * CASE provider WHEN 'openai' THEN 0.10 WHEN 'deepseek' THEN 0.15 ELSE 0.10 END
+	                             + tokens_cached * CASE provider WHEN 'openai' THEN 0.01 WHEN 'deepseek' THEN 0.003 ELSE 0.01 END
+	                             + tokens_out * CASE provider WHEN 'openai' THEN 0.50 WHEN 'deepseek' THEN 0.60 ELSE 0.40 END) / 1e6) < 1e-9)
+	  FROM ctr_dist.run_providers WHERE run_id = $run}), 't', 'cost = tokens x list prices, cached tokens at the cached price');
+is($node->safe_psql('postgres', "SELECT string_agg(provider || ':' || tokens_cached, ',' ORDER BY provider) FROM ctr_dist.run_providers WHERE run_id = $run"),
+	join(',', map { "$_:$st->{$_}{tokens_cached}" } qw(deepseek gemini openai)),
+	'cached tokens per provider equal what the server counted');
 is($node->safe_psql('postgres', "SELECT r.cost_usd = (SELECT sum(cost_usd) FROM ctr_dist.run_providers WHERE run_id = $run) AND r.personas = 1000 AND r.status = 'succeeded' FROM ctr_dist.runs r WHERE id = $run"),
 	't', 'run total is the sum over providers');
 is($node->safe_psql('postgres', qq{

@@ -133,7 +133,10 @@ is($ret, 0, 'hostile values: the call succeeds');
 # "\n[2] CLICK" and persona 5 "[1] CLICK" in their text; escaped, they stay on
 # their own line, so the server sees exactly five personas, in order
 is($out, '1:1,2:1,3:1,4:0,5:1', 'hostile values: each persona gets its own answer (no injection, no shifting)');
-is_deepish(CtrDistTest::stats($base)->{violations}, 'hostile values: the server saw well-formed batches of five');
+# (the 2 MB batch is over gpt-6-luna's context: the server refuses it, and
+# ctr_dist sends it again in halves; that is not a malformed batch)
+is_deepish([ grep { !/context of \S+ exceeded/ } @{ CtrDistTest::stats($base)->{violations} } ],
+	'hostile values: the server saw well-formed batches of five');
 
 sub is_deepish
 {

@@ -16,6 +16,8 @@ my $default_version = $node->safe_psql('postgres',
 	"SELECT default_version FROM pg_available_extensions WHERE name = 'ctr_dist'");
 
 # what must survive: counts, every row of the three tables, the sequence
+# (run_providers: its 0.1.0 columns; 0.2.0 adds tokens_cached and
+# tokens_reasoning, 0 for the runs stored before them)
 sub fingerprint
 {
 	my ($db) = @_;
@@ -25,7 +27,9 @@ sub fingerprint
 		    || (SELECT count(*) FROM ctr_dist.run_providers) || ' run_providers; '
 		    || (SELECT md5(coalesce(string_agg(r::text, E'\n' ORDER BY r.id), '')) FROM ctr_dist.runs r) || ' '
 		    || (SELECT md5(coalesce(string_agg(p::text, E'\n' ORDER BY p.run_id, p.ord), '')) FROM ctr_dist.predictions p) || ' '
-		    || (SELECT md5(coalesce(string_agg(rp::text, E'\n' ORDER BY rp.run_id, rp.provider), '')) FROM ctr_dist.run_providers rp) || '; last id '
+		    || (SELECT md5(coalesce(string_agg((rp.run_id, rp.provider, rp.model, rp.batches, rp.requests, rp.retries,
+		                                     rp.failovers, rp.tokens_in, rp.tokens_out, rp.cost_usd, rp.seconds)::text,
+		                                    E'\n' ORDER BY rp.run_id, rp.provider), '')) FROM ctr_dist.run_providers rp) || '; last id '
 		    || (SELECT last_value FROM ctr_dist.runs_id_seq)});
 }
 
@@ -103,6 +107,8 @@ $node->safe_psql('updated', 'ALTER EXTENSION ctr_dist UPDATE');
 is($node->safe_psql('updated', "SELECT extversion FROM pg_extension WHERE extname = 'ctr_dist'"),
 	$default_version, "ALTER EXTENSION UPDATE reaches the default version $default_version");
 is(fingerprint('updated'), $before, 'after the update: every run, prediction and provider row kept');
+is($node->safe_psql('updated', 'SELECT count(*) || \' \' || sum(tokens_cached + tokens_reasoning) FROM ctr_dist.run_providers'),
+	'3 0', 'after the update: the runs stored before it count no cached or reasoning tokens');
 is($node->safe_psql('updated', "SELECT ctr_dist.run('people', 100, ad => 'Gym', label => 'after')"),
 	'4', 'after the update: a new run takes the next id');
 $before = fingerprint('updated');

@@ -123,7 +123,7 @@ sub normalise
 	my ($m) = @_;
 	$m =~ s/\s+/ /g;
 	$m =~ s/ $//;
-	$m =~ s/tokens in \d+, out \d+, estimated cost \$\d+\.\d+/tokens in N, out N, estimated cost \$N/g;
+	$m =~ s/tokens in \d+ \(cached \d+\), out \d+ \(reasoning \d+\), estimated cost \$\d+\.\d+/tokens in N (cached N), out N (reasoning N), estimated cost \$N/g;
 	$m =~ s/rate-limit waits \d+\.\d+ batch-s/rate-limit waits N batch-s/g;
 	return $m;
 }

@@ -82,7 +82,7 @@ sub server_config
 	require JSON::PP;
 	# a high rpm: the server's x-ratelimit-remaining-requests would otherwise
 	# reach 0 from the sheer number of requests here and pause the sending
-	return JSON::PP::encode_json({ models => { openai => [ 'gpt-4o-mini', @models ] }, faults => \@faults,
+	return JSON::PP::encode_json({ models => { openai => [ 'gpt-6-luna', @models ] }, faults => \@faults,
 		providers => { openai => { rpm => 10_000_000 } } });
 }
 CtrDistTest::set_server($base, server_config());

@@ -20,14 +20,24 @@ CtrDistTest::configure_providers($node, $base);
 CtrDistTest::create_tagged_personas($node, 'tagged', 1000);
 my ($ret, $out, $err);
 
-# the spend the server reported, at ctr_dist's default prices
+# DeepSeek's peak hours double its prices (a factor the server cannot know)
+$node->safe_psql('postgres', 'ALTER SYSTEM SET ctr_dist.deepseek_peak_factor = 1; SELECT pg_reload_conf();');
+
+# the spend the server reported, at ctr_dist's default prices: input, cached
+# input, cache writes (0: at the input price), output
 sub server_cost
 {
 	my $st = CtrDistTest::stats($base);
-	my %price = (openai => [ 0.15, 0.60 ], deepseek => [ 0.14, 0.28 ], gemini => [ 0.10, 0.40 ]);
+	my %price = (openai => [ 0.10, 0.01, 0.125, 0.50 ], deepseek => [ 0.15, 0.003, 0, 0.60 ],
+		gemini => [ 0.10, 0.01, 0, 0.40 ]);
 	my $cost = 0;
-	$cost += ($st->{$_}{tokens_in} * $price{$_}[0] + $st->{$_}{tokens_out} * $price{$_}[1]) / 1e6
-	  for qw(openai deepseek gemini);
+	for my $p (qw(openai deepseek gemini))
+	{
+		my ($in, $cached, $written, $out) = map { $st->{$p}{$_} } qw(tokens_in tokens_cached tokens_cache_write tokens_out);
+		my ($pin, $pcached, $pwrite, $pout) = @{ $price{$p} };
+		$cost += (($in - $cached - $written) * $pin + $cached * $pcached
+			  + $written * ($pwrite || $pin) + $out * $pout) / 1e6;
+	}
 	return $cost;
 }
 
@@ -135,7 +145,7 @@ CtrDistTest::set_server($base, '{"faults": [{"kind": "wrong_length"}]}');
 ($ret, $out, $err) = $node->psql('postgres',
 	"SET ctr_dist.max_retries = 0; SELECT count(*), count(click), count(provider), count(model) FROM ctr_predict('tagged', 50, ad => 'Gym', providers => '{openai}')");
 is($out, '1000|0|0|0', 'no prediction: click, provider and model are NULL');
-like($err, qr/requests 20 \(answered 0, rate-limited 0, transient errors 0, bad answers 20, fatal 0, rejected 0\), retries 0/,
+like($err, qr/requests 20 \(answered 0, rate-limited 0, transient errors 0, bad answers 20, too large 0, unsupported parameters 0, fatal 0, rejected 0\), retries 0/,
 	'max_retries = 0: 20 bad answers counted as bad answers, no retries');
 # a provider that rejects every request: one WARNING for it, with the count
 CtrDistTest::set_server($base, '{"faults": [{"kind": "bad_request_400", "provider": "openai"}]}');

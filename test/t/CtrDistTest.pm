@@ -125,7 +125,8 @@ sub create_tagged_personas
 }
 
 # Run ctr_predict and compare every row with the server's intended answer.
-# Returns (psql status, "rows|exact|nulls|mock", stderr).
+# Returns (psql status, "rows|exact|nulls|mock", stderr); post: SQL run after it in the
+# same session (its output follows on the next lines).
 sub run_exact
 {
 	my ($node, $table, $args, %opts) = @_;
@@ -133,7 +134,7 @@ sub run_exact
 		SELECT count(*), count(*) FILTER (WHERE r.click = (t.tag = 'CLICK')::int),
 		       count(*) FILTER (WHERE r.click IS NULL), count(*) FILTER (WHERE r.provider = 'mock')
 		  FROM ctr_predict('$table', $args) r JOIN $table t ON t.id::text = r.persona_key;
-	};
+	} . ($opts{post} // '');
 	my ($ret, $out, $err) = $node->psql('postgres', $sql, timeout => $opts{timeout} // 180);
 	return ($ret, $out, $err);
 }
