@@ -92,8 +92,8 @@ SELECT g, 18 + g % 63,
 	   round(((g::bigint * 17 + 11) % 107) / 106.0, 2),
 	   round(((g::bigint * 73 + 13) % 109) / 108.0, 2),
 	   round(((g::bigint * 29 + 19) % 113) / 112.0, 2),
-	   l.interest[1 + g % 30] || ', ' || l.interest[1 + (g::bigint * 17 + 5) % 30] || ', '
-		   || l.interest[1 + (g::bigint * 23 + 11) % 30],
+	   l.interest[1 + g % 30] || ', ' || l.interest[1 + (g::bigint * 17 + 5) % 29] || ', '
+		   || l.interest[1 + (g::bigint * 23 + 11) % 28] || ', ' || l.interest[1 + (g::bigint * 13 + 2) % 27],
 	   p.s[1 + g % 1021] || ' ' || p.s[1 + (g::bigint * 7 + 3) % 1019] || ' '
 		   || p.s[1 + (g::bigint * 31 + 17) % 1013],
 	   CASE WHEN (g::bigint * 7919) % 13 < 5 THEN 'CLICK' ELSE 'pass' END
