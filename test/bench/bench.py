@@ -957,7 +957,9 @@ def report(args):
                              verdict(med(n429) == 0, max(n429) == 0)))
                 rows.append(("", "P_rpm set: wall ÷ rate bound", cell(rb), "n/a", "", ""))
             rows.append(("", f"{mode}: exact predictions", cell(ex, "{:.1f}", " %"), "n/a", "", ""))
-        plot["limits"] = bound
+        plot["limits"] = [(mode, med([r["server"]["http_429"] / max(r["server"]["requests"], 1) * 100
+                                      for r in res["limits"]["runs"] if r.get("mode") == mode]))
+                          for mode in ("unconfigured", "configured")]
 
     # 9. real-sized personas (issue 17, item 3): scale.sh SCALE_PERSONAS=real SCALE_QUERY=count
     sr = load_csv(args.scale_real_csv)
@@ -987,6 +989,7 @@ def report(args):
         for n in sizes:
             rows.append(("", f"worker peak RSS MB openai / deepseek / gemini, N = {n:,}",
                          " / ".join(cell(colr(n, f"{p}_vmhwm_mb"), "{:.1f}") for p in PROVIDERS), "n/a", "", ""))
+        plot["realsize"] = [(n, med(colr(n, "cpu_us_per_persona"))) for n in sizes]
         for n in sizes:
             rows.append(("", f"wall s · server CPU s · exact, N = {n:,}",
                          cell(colr(n, "wall_s")) + " · " + cell(colr(n, "server_cpu_s"), "{:.1f}") + " · "
@@ -1039,7 +1042,9 @@ def report(args):
                      else "– (no cached-token figures)"))
         rows.append(("", "cost ratio ctr_compare ÷ separate runs back to back (caches warm)" + tail, cell(rw),
                      "", "", ""))
-        plot["compare"] = (med(ratios),)
+        plot["compare"] = [(lbl, med([r["server"][key] for r in rs])) for lbl, rs in
+                           (("ctr_compare", cc), ("separate, cold", cs), ("separate, warm", cw))]
+        plot["compare_label"] = "USD, cached tokens discounted" if have_cache else "USD (no cached-token figures)"
 
     # ---- the Markdown
     out = ["# ctr_dist benchmark (`make bench`)", ""]
@@ -1132,6 +1137,25 @@ def _gnuplot(args, plot, d):
         panels.append(bar + "set title '6 concurrency: personas/s by sessions'; "
                       f"plot '{f}' using 2:xtic(1) title 'ctr_dist' lc rgb '#3070b0', "
                       "'' using 3 title 'limit' lc rgb '#bbbbbb'")
+    if "hangs" in plot and plot["hangs"][0] is not None:
+        f = dat("hangs.dat", ['"ctr_dist" %s' % plot["hangs"][0]])
+        panels.append(bar + "unset key; set title '7 faults with hangs: wall / bound (dashed: target 1.5)'; "
+                      f"plot '{f}' using 2:xtic(1) lc rgb '#3070b0', 1.5 with lines dt 2 lc rgb 'black'")
+    if "limits" in plot:
+        f = dat("limits.dat", ['"%s" %s' % (m, "?" if v is None else v) for m, v in plot["limits"]])
+        panels.append(bar + "set datafile missing '?'; unset key; "
+                      "set title '8 limits: 429s as % of requests (dashed: target 5 %, unconfigured)'; "
+                      f"plot '{f}' using 2:xtic(1) lc rgb '#c05030', 5 with lines dt 2 lc rgb 'black'")
+    if "realsize" in plot:
+        f = dat("real.dat", ['"%d" %s' % (n, "?" if v is None else v) for n, v in plot["realsize"]])
+        panels.append(bar + "set datafile missing '?'; unset key; "
+                      "set title '9 real-sized personas: CPU us / persona by N (dashed: target 8)'; "
+                      f"plot '{f}' using 2:xtic(1) lc rgb '#3070b0', 8 with lines dt 2 lc rgb 'black'")
+    if "compare" in plot:
+        f = dat("cmp.dat", ['"%s" %s' % (m, "?" if v is None else v) for m, v in plot["compare"]])
+        panels.append(bar + "set datafile missing '?'; unset key; "
+                      "set title '10 ten ads x 1,000 personas: %s'; " % plot.get("compare_label", "USD")
+                      + f"plot '{f}' using 2:xtic(1) lc rgb '#30a050'")
     if not panels:
         return 0
     cols = 3
