@@ -20,6 +20,7 @@ OBJS = \
 	src/channel.o \
 	src/compare.o \
 	src/ctr_dist.o \
+	src/encoding.o \
 	src/engine.o \
 	src/inference.o \
 	src/inference_sql.o \

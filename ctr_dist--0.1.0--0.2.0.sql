@@ -33,6 +33,98 @@ COMMENT ON VIEW ctr_dist.rate_limits IS
 GRANT SELECT ON ctr_dist.rate_limits TO PUBLIC;
 
 -- ---------------------------------------------------------------------
+-- ctr_dist.run works in any session: without shared_preload_libraries, a
+-- fresh session (a pg_cron job) has not loaded the library, and reading
+-- current_setting('ctr_dist.platform') failed with "unrecognized
+-- configuration parameter".  Same function, loads the library first.
+-- ---------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION ctr_dist.run(personas   regclass,
+                                        batch_size integer DEFAULT 50,
+                                        ad         text    DEFAULT NULL,
+                                        platform   text    DEFAULT NULL,
+                                        providers  text[]  DEFAULT NULL,
+                                        label      text    DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $run$
+DECLARE
+    v_run_id bigint;
+    v_status text := 'succeeded';
+    v_error  text;
+    v_state  text;
+BEGIN
+    -- ctr_dist's settings exist only once its library is loaded: calling
+    -- one of its C functions loads it, in a session that never did (a
+    -- pg_cron job without shared_preload_libraries = 'ctr_dist')
+    PERFORM ctr_dist.plan(0, ARRAY['mock']);
+
+    INSERT INTO ctr_dist.runs (label, relation, ad, platform, batch_size, providers, settings)
+    VALUES (label, personas::text,
+            coalesce(ad, current_setting('ctr_dist.ad')),
+            coalesce(platform, current_setting('ctr_dist.platform')),
+            coalesce(batch_size, 0),
+            coalesce(providers, string_to_array(replace(current_setting('ctr_dist.providers'), ' ', ''), ',')),
+            (SELECT coalesce(jsonb_object_agg(s.name, s.setting), '{}')
+               FROM pg_settings s
+              WHERE s.name LIKE 'ctr_dist.%' AND s.name NOT LIKE '%api_key'))
+    RETURNING id INTO v_run_id;
+
+    BEGIN
+        INSERT INTO ctr_dist.predictions (run_id, ord, persona_key, click, provider, model)
+        SELECT v_run_id, p.ord, p.persona_key, p.click, p.provider, p.model
+          FROM @extschema@.ctr_predict(personas, batch_size, ad, platform, providers) p;
+    EXCEPTION
+        WHEN query_canceled THEN
+            v_status := 'cancelled';
+            v_error := SQLERRM;
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE;
+            -- bad input is the caller's to fix: no run is recorded
+            IF v_state LIKE '22%' OR v_state LIKE '42%' THEN
+                RAISE;
+            END IF;
+            v_status := CASE WHEN v_state = '53400' THEN 'over_budget' ELSE 'failed' END;
+            v_error := SQLERRM;
+    END;
+
+    INSERT INTO ctr_dist.run_providers
+    SELECT v_run_id, s.provider, s.model, s.batches, s.requests, s.retries, s.failovers,
+           s.tokens_in, s.tokens_out, s.cost_usd::numeric, s.seconds
+      FROM ctr_dist.last_call_stats() s;
+
+    UPDATE ctr_dist.runs r
+       SET status = v_status,
+           error = v_error,
+           finished_at = clock_timestamp(),
+           personas = p.personas,
+           clicks = p.clicks,
+           ctr = p.ctr,
+           null_count = p.nulls,
+           tokens_in = t.tokens_in,
+           tokens_out = t.tokens_out,
+           cost_usd = t.cost_usd
+      FROM (SELECT count(*) AS personas, sum(click) AS clicks, avg(click) AS ctr,
+                   count(*) FILTER (WHERE click IS NULL) AS nulls
+              FROM ctr_dist.predictions WHERE predictions.run_id = v_run_id) AS p,
+           (SELECT coalesce(sum(rp.tokens_in), 0) AS tokens_in, coalesce(sum(rp.tokens_out), 0) AS tokens_out,
+                   coalesce(sum(rp.cost_usd), 0) AS cost_usd
+              FROM ctr_dist.run_providers rp WHERE rp.run_id = v_run_id) t
+     WHERE r.id = v_run_id;
+
+    IF v_status <> 'succeeded' THEN
+        RAISE WARNING 'ctr_dist run % %: %', v_run_id, v_status, v_error;
+    END IF;
+    RETURN v_run_id;
+END
+$run$;
+
+-- ---------------------------------------------------------------------
+-- ctr_dist.progress shows the calls of the database it is read in
+-- ---------------------------------------------------------------------
+COMMENT ON VIEW ctr_dist.progress IS 'running ctr_predict calls in this database: personas and batches done, elapsed, estimated time left';
+
+-- ---------------------------------------------------------------------
 -- Extension-script hazards of 0.1.0 (its script is released and frozen,
 -- so they are fixed here; self-contained, every name qualified)
 -- ---------------------------------------------------------------------

@@ -16,7 +16,10 @@
  * Checks, besides ASan/UBSan/LeakSanitizer: the class is a known one; a
  * non-2xx status never gives OUTCOME_OK; OUTCOME_OK writes all N answers
  * and only 0/1; a failure has a reason; reason and model are C strings
- * inside their arrays; retry_after is -1 or >= 0; token counts >= 0.
+ * inside their arrays, of printable ASCII only (valid text in any server
+ * encoding), and the reason does not end in a full stop; retry_after is -1
+ * or >= 0; a throttled or transient outcome with a numeric retry-after-ms
+ * waits exactly that long, whatever the body says; token counts >= 0.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +29,15 @@
 #include "fuzz_common.h"
 
 #include "provider.h"
+
+static bool
+fuzz_printable_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char) *s < 0x20 || (unsigned char) *s > 0x7e)
+			return false;
+	return true;
+}
 
 static int
 fuzz_provider_parse(const ProviderOps *ops, const uint8_t *data, size_t size)
@@ -67,6 +79,20 @@ fuzz_provider_parse(const ProviderOps *ops, const uint8_t *data, size_t size)
 	FUZZ_CHECK(out.tokens_in >= 0 && out.tokens_out >= 0, "negative token count %lld/%lld",
 			   (long long) out.tokens_in, (long long) out.tokens_out);
 	FUZZ_CHECK(fuzz_valid_wait(out.retry_after), "retry_after %g", out.retry_after);
+	FUZZ_CHECK(fuzz_printable_ascii(out.reason), "reason \"%s\" is not printable ASCII", out.reason);
+	FUZZ_CHECK(fuzz_printable_ascii(out.model), "model \"%s\" is not printable ASCII", out.model);
+	FUZZ_CHECK(out.reason[0] == '\0' || out.reason[strlen(out.reason) - 1] != '.',
+			   "reason \"%s\" ends in a full stop", out.reason);
+	if ((out.cls == OUTCOME_THROTTLE || out.cls == OUTCOME_TRANSIENT) &&
+		hints.retry_after_ms[strspn(hints.retry_after_ms, " ")] >= '0' &&
+		hints.retry_after_ms[strspn(hints.retry_after_ms, " ")] <= '9')
+	{
+		double		ms = parse_retry_after(hints.retry_after_ms, 0);
+
+		if (ms >= 0)
+			FUZZ_CHECK(out.retry_after == ms / 1000.0, "retry-after-ms \"%s\" but a wait of %g s",
+					   hints.retry_after_ms, out.retry_after);
+	}
 	if (status < 200 || status >= 300)
 		FUZZ_CHECK(out.cls != OUTCOME_OK, "HTTP %d classified ok", status);
 	if (out.cls == OUTCOME_OK)

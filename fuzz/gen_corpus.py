@@ -132,6 +132,14 @@ OPENAI = {
                                                             "message": "Our servers are currently overloaded. Please try again later.",
                                                             "type": "service_unavailable_error"}}, retry_after="5"),
     "transient_504_empty": provider(504, 3, ""),
+    # headers count whatever the body: empty, not JSON
+    "throttle_429_empty_ms": provider(429, 3, "", retry_after_ms="1500"),
+    "throttle_429_text_retry_after": provider(429, 3, "Too Many Requests\n", retry_after="2"),
+    "transient_503_empty_date": provider(503, 3, "", retry_after="Fri, 28 Nov 2025 14:30:00 GMT"),
+    # a reason that is not ASCII and ends in a full stop; a model name that is not ASCII
+    "transient_500_utf8_reason": provider(500, 3, oai_error(
+        "Erreur interne du serveur \u00e9\u00e8\ud83d\ude00.", "server_error", None)),
+    "ok_model_utf8": provider(200, 3, chat('{"clicks":[1,0,0]}', model="gpt-4o-mini-\u00fc\u00f1\u00ef")),
     "redirect_302": provider(302, 3, "<html>Moved</html>"),
 }
 
@@ -169,6 +177,7 @@ DEEPSEEK = {
     "fatal_404": provider(404, 3, ds_error("Model Not Exist", "invalid_request_error")),
     "throttle_429": provider(429, 3, ds_error("Rate Limit Reached", "rate_limit_error", "rate_limit_exceeded")),
     "throttle_429_empty": provider(429, 3, ""),
+    "throttle_429_empty_retry_after": provider(429, 3, "", retry_after="1"),
     "transient_500": provider(500, 3, ds_error("Server Error", "server_error")),
     "transient_503": provider(503, 3, ds_error("Server Overloaded", "server_error")),
 }
@@ -258,6 +267,15 @@ GEMINI = {
     "transient_503_demand": provider(503, 3, gem_error(503, "This model is currently experiencing high demand. Spikes in demand are usually temporary. Please try again later.", "UNAVAILABLE")),
     "transient_504": provider(504, 3, gem_error(504, "Deadline expired before operation could complete.", "DEADLINE_EXCEEDED")),
     "transient_502_html": provider(502, 3, "<!DOCTYPE html><html><title>Error 502 (Server Error)!!1</title></html>"),
+    # retry headers come before RetryInfo, and count on any status
+    "throttle_429_header_over_retry_info": provider(429, 3, gem_error(429, QUOTA_MSG_G, "RESOURCE_EXHAUSTED",
+                                                                      [retry_info("0.2s")]), retry_after_ms="2000"),
+    "transient_503_retry_after": provider(503, 3, gem_error(503, "The model is overloaded. Please try again later.",
+                                                            "UNAVAILABLE"), retry_after="3"),
+    "throttle_429_html_retry_after": provider(429, 3, "<html><body>Too Many Requests</body></html>", retry_after="4"),
+    # no status in the error (a proxy's), and a model name that is not ASCII
+    "bug_400_no_status": provider(400, 3, {"error": {"code": 400, "message": "Request contains an invalid argument."}}),
+    "ok_model_utf8": provider(200, 3, gem(["[1,0,0]"], model="gemini-2.5-flash-lite-\u00fc\u00f1")),
 }
 
 # ---- answer_extract ---------------------------------------------------------

@@ -30,6 +30,7 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
+#include "encoding.h"
 #include "inference.h"
 #include "predict.h"
 #include "window.h"
@@ -317,6 +318,17 @@ summarize(const CallState *cs, const AdSums *sums, LastComparison *out)
 	}
 }
 
+/* The ads as providers read them, in UTF-8; the rows show them as given */
+static const char *const *
+ads_in_utf8(const char **ads, int nads)
+{
+	const char **utf8 = palloc(sizeof(char *) * nads);
+
+	for (int a = 0; a < nads; a++)
+		utf8[a] = ctr_to_utf8(ads[a]);
+	return utf8;
+}
+
 /* ---- running one ---- */
 
 static void
@@ -347,8 +359,8 @@ run_comparison(FunctionCallInfo fcinfo, const char *what, bool answers)
 	cs = call_start(fcinfo, 4);
 	cs->what = what;
 	cs->nads = nads;
-	cs->ads = ads;
-	cs->platform = platform;
+	cs->ads = ads_in_utf8(ads, nads);
+	cs->platform = ctr_to_utf8(platform);
 	cs->kind = kind;
 	cs->min_prefix_tokens = CACHE_PREFIX_TOKENS;
 

@@ -19,7 +19,6 @@
 #endif
 #include "mock.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +198,13 @@ is_age(const char *name)
 		(len > 4 && strcasecmp(name + len - 4, "_age") == 0);
 }
 
+/* ASCII letters and digits: the same words whatever the server's locale */
+static bool
+word_char(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
 /* Lower-case words of four letters or more; returns the count */
 static int
 split_words(const char *s, char words[][24], int max)
@@ -209,14 +215,14 @@ split_words(const char *s, char words[][24], int max)
 	{
 		size_t		len = 0;
 
-		while (*s && !isalnum((unsigned char) *s))
+		while (*s && !word_char(*s))
 			s++;
-		while (isalnum((unsigned char) s[len]))
+		while (word_char(s[len]))
 			len++;
 		if (len >= 4 && len < 24)
 		{
 			for (size_t i = 0; i < len; i++)
-				words[n][i] = (char) tolower((unsigned char) s[i]);
+				words[n][i] = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + ('a' - 'A') : s[i];
 			words[n][len] = '\0';
 			n++;
 		}

@@ -6,7 +6,8 @@
  * The key is the primary key when there is one, else a column named "id",
  * else the first column.  Rows come in key order so that runs repeat; when
  * the key is not known to be unique the whole row breaks ties.  Only one
- * batch of rows is in memory at a time.
+ * batch of rows is in memory at a time.  Column names and values reach the
+ * prompt in UTF-8 (encoding.c); the key is returned as the database has it.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +31,7 @@
 #include "utils/typcache.h"
 
 #include "compat.h"
+#include "encoding.h"
 #include "personas.h"
 #include "prompt.h"
 
@@ -163,8 +165,9 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	}
 	if (nkey > 1)
 		appendStringInfoChar(&keyexpr, ')');
+	/* the whole row: p.* is the relation, never a column of that name */
 	if (!unique)
-		appendStringInfoString(&order, ", p::pg_catalog.text");
+		appendStringInfoString(&order, ", (p.*)::pg_catalog.text");
 
 	reader->names = palloc(sizeof(char *) * desc->natts);
 	reader->outfuncs = palloc(sizeof(FmgrInfo) * desc->natts);
@@ -185,7 +188,7 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 		if (att->attisdropped || list_member_int(keycols, att->attnum))
 			continue;
 		appendStringInfo(&sql, ", p.%s", quote_identifier(NameStr(att->attname)));
-		reader->names[c] = pstrdup(NameStr(att->attname));
+		reader->names[c] = ctr_to_utf8(pstrdup(NameStr(att->attname)));
 		getTypeOutputInfo(att->atttypid, &outfunc, &varlena);
 		fmgr_info(outfunc, &reader->outfuncs[c]);
 		reader->kinds[c] = (att->atttypid == JSONOID || att->atttypid == JSONBOID) ? 'j' :
@@ -216,10 +219,12 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	AtEOXact_GUC(true, nestlevel);
 }
 
+/* A value as the model reads it: text, in UTF-8; NULL when empty */
 static char *
 render_value(PersonaReader *reader, int c, Datum value)
 {
 	char	   *s;
+	char	   *u;
 
 	if (reader->kinds[c] == 'b')
 		return pstrdup(DatumGetBool(value) ? "true" : "false");
@@ -228,7 +233,10 @@ render_value(PersonaReader *reader, int c, Datum value)
 		s = json_compact(s);
 	if (s[0] == '\0')
 		return NULL;			/* empty says nothing: left out like NULL */
-	return s;
+	u = ctr_to_utf8(s);
+	if (u != s)
+		pfree(s);
+	return u;
 }
 
 bool

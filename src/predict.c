@@ -20,6 +20,7 @@
 #include "utils/tuplestore.h"
 #include "utils/varlena.h"
 
+#include "encoding.h"
 #include "keys.h"
 #include "plan.h"
 #include "predict.h"
@@ -347,8 +348,8 @@ ctr_predict(PG_FUNCTION_ARGS)
 	cs->what = "ctr_predict";
 	cs->nads = 1;
 	cs->ads = (const char *const *) palloc(sizeof(char *));
-	((const char **) cs->ads)[0] = ad;
-	cs->platform = platform;
+	((const char **) cs->ads)[0] = ctr_to_utf8(ad);	/* providers read UTF-8 */
+	cs->platform = ctr_to_utf8(platform);
 	cs->kind = ANSWER_CLICK;
 	rows.rsinfo = rsinfo;
 	rows.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "ctr_dist row",

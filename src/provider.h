@@ -178,6 +178,8 @@ extern void openai_compat_parse(int http_status, const char *body, size_t len,
 /* provider_util.c: pure helpers used by the parsers */
 extern void outcome_fail(Outcome *out, OutcomeClass cls, const char *fmt,...)
 			pg_attribute_printf(3, 4);
+extern void outcome_header_hints(Outcome *out, const HttpHints *hints, double now_epoch);
+extern void keep_printable_ascii(char *s);
 extern double parse_retry_after(const char *value, double now_epoch);
 extern double parse_duration_text(const char *s);
 extern double parse_try_again_text(const char *message);

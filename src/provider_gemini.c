@@ -7,13 +7,15 @@
  * answer schema is an ARRAY of INTEGER 0..1 with minItems = maxItems = N.
  * The answer text is every non-thought part, concatenated.  Gemini says
  * 400 API_KEY_INVALID (not 401) for a bad key, puts its retry hint in the
- * body (RetryInfo.retryDelay), and tells a per-day quota from a per-minute
- * one only by the quotaId.
+ * body (RetryInfo.retryDelay; retry headers, when a response has them, come
+ * first), and tells a per-day quota from a per-minute one only by the
+ * quotaId.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <time.h>
 #include <cjson/cJSON.h>
 
 #include "answer.h"
@@ -128,13 +130,13 @@ gemini_error(int status, const cJSON *root, Outcome *out)
 														   "retryDelay"));
 		return;
 	}
-	outcome_fail(out, classify_http_status(status), "HTTP %d %s: %.180s", status,
-				 rpc_status ? rpc_status : "", message ? message : "no error message");
+	outcome_fail(out, classify_http_status(status), "HTTP %d%s%s: %.180s", status,
+				 rpc_status && rpc_status[0] ? " " : "", rpc_status ? rpc_status : "",
+				 message && message[0] ? message : "no error message");
 }
 
 static void
-gemini_parse(int status, const char *body, size_t len,
-			 const HttpHints *hints, Outcome *out)
+gemini_classify(int status, const char *body, size_t len, Outcome *out)
 {
 	cJSON	   *root;
 	const cJSON *candidate;
@@ -221,6 +223,14 @@ gemini_parse(int status, const char *body, size_t len,
 	else if (!answer_extract(text, tlen, out->n, out->kind, out->clicks, why, sizeof(why)))
 		outcome_fail(out, OUTCOME_SOFT, "%s", why);
 	cJSON_Delete(root);
+}
+
+static void
+gemini_parse(int status, const char *body, size_t len,
+			 const HttpHints *hints, Outcome *out)
+{
+	gemini_classify(status, body, len, out);
+	outcome_header_hints(out, hints, (double) time(NULL));
 }
 
 const ProviderOps gemini_ops = {

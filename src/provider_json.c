@@ -51,6 +51,8 @@ json_copy_string(const cJSON *object, const char *name, char *dst, size_t dstlen
 		len = dstlen - 1;
 	memcpy(dst, s, len);
 	dst[len] = '\0';
+	/* it goes into rows and messages, in whatever the server encoding is */
+	keep_printable_ascii(dst);
 }
 
 bool

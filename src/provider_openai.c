@@ -75,8 +75,7 @@ openai_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *
  * by OpenAI and DeepSeek; only a few values differ.
  */
 static void
-openai_compat_error(int status, const cJSON *root, const HttpHints *hints,
-					bool deepseek, Outcome *out)
+openai_compat_error(int status, const cJSON *root, bool deepseek, Outcome *out)
 {
 	const cJSON *error = cJSON_GetObjectItemCaseSensitive(root, "error");
 	const char *code = json_string(error, "code");
@@ -111,28 +110,15 @@ openai_compat_error(int status, const cJSON *root, const HttpHints *hints,
 
 	outcome_fail(out, cls, "HTTP %d%s%s: %.180s", status,
 				 code ? " " : "", code ? code : "",
-				 message ? message : "no error message");
+				 message && message[0] ? message : "no error message");
+	/* the body's hint; the headers' comes first (outcome_header_hints) */
 	if (cls == OUTCOME_THROTTLE || cls == OUTCOME_TRANSIENT)
-	{
-		double		wait = -1;
-
-		if (hints->retry_after_ms[0])
-		{
-			wait = parse_retry_after(hints->retry_after_ms, 0);
-			if (wait >= 0)
-				wait /= 1000.0;
-		}
-		if (wait < 0 && hints->retry_after[0])
-			wait = parse_retry_after(hints->retry_after, (double) time(NULL));
-		if (wait < 0)
-			wait = parse_try_again_text(message);
-		out->retry_after = wait;
-	}
+		out->retry_after = parse_try_again_text(message);
 }
 
-void
-openai_compat_parse(int status, const char *body, size_t len,
-					const HttpHints *hints, bool deepseek, Outcome *out)
+static void
+openai_compat_classify(int status, const char *body, size_t len,
+					   bool deepseek, Outcome *out)
 {
 	cJSON	   *root;
 	const cJSON *choice;
@@ -163,7 +149,7 @@ openai_compat_parse(int status, const char *body, size_t len,
 	}
 	if (status < 200 || status >= 300)
 	{
-		openai_compat_error(status, root, hints, deepseek, out);
+		openai_compat_error(status, root, deepseek, out);
 		cJSON_Delete(root);
 		return;
 	}
@@ -193,6 +179,14 @@ openai_compat_parse(int status, const char *body, size_t len,
 	else if (!answer_extract(content, strlen(content), out->n, out->kind, out->clicks, why, sizeof(why)))
 		outcome_fail(out, OUTCOME_SOFT, "%s", why);
 	cJSON_Delete(root);
+}
+
+void
+openai_compat_parse(int status, const char *body, size_t len,
+					const HttpHints *hints, bool deepseek, Outcome *out)
+{
+	openai_compat_classify(status, body, len, deepseek, out);
+	outcome_header_hints(out, hints, (double) time(NULL));
 }
 
 static void

@@ -7,6 +7,10 @@
  * Everything here reads untrusted bytes, needs no backend and never
  * allocates, so the fuzz harnesses can call it directly.
  *
+ * Whatever a provider sends that ends up in a message or a row (failure
+ * reasons, model names) is cut to printable ASCII here, so that it is valid
+ * text in every server encoding, however the provider encoded it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "provider.h"
@@ -21,15 +25,36 @@
 #include <strings.h>
 #include <time.h>
 
+/* Replace every byte that is not printable ASCII with '?' */
+void
+keep_printable_ascii(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char) *s < 0x20 || (unsigned char) *s > 0x7e)
+			*s = '?';
+}
+
+/*
+ * A failure and why.  The reason is printable ASCII and never ends in a
+ * full stop, since messages put it inside sentences of their own ("... the
+ * last error was %s.").
+ */
 void
 outcome_fail(Outcome *out, OutcomeClass cls, const char *fmt,...)
 {
 	va_list		ap;
+	size_t		len;
 
 	out->cls = cls;
 	va_start(ap, fmt);
 	vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
 	va_end(ap);
+	keep_printable_ascii(out->reason);
+	len = strlen(out->reason);
+	while (len > 0 && (out->reason[len - 1] == '.' || out->reason[len - 1] == ' '))
+		out->reason[--len] = '\0';
+	if (len == 0)
+		snprintf(out->reason, sizeof(out->reason), "no reason given");
 }
 
 /* Classes by status alone; parsers refine (quota 429s, Gemini bad keys) */
@@ -123,6 +148,36 @@ parse_retry_after(const char *value, double now_epoch)
 		}
 	}
 	return -1;
+}
+
+/*
+ * Every parser's last step.  A throttled or transient outcome waits as the
+ * response's headers say when they say anything, whatever the body was
+ * (empty, HTML, JSON): retry-after-ms, else retry-after (seconds or an HTTP
+ * date).  Only then does a hint from the body count (Gemini's RetryInfo,
+ * OpenAI's "try again in"), which the parser has put in out->retry_after.
+ */
+void
+outcome_header_hints(Outcome *out, const HttpHints *hints, double now_epoch)
+{
+	const char *ms = hints->retry_after_ms;
+	double		wait = -1;
+
+	if (out->cls != OUTCOME_THROTTLE && out->cls != OUTCOME_TRANSIENT)
+		return;
+	while (*ms == ' ')
+		ms++;
+	/* milliseconds are a number; parse_retry_after would also take a date */
+	if (isdigit((unsigned char) *ms))
+	{
+		wait = parse_retry_after(ms, 0);
+		if (wait >= 0)
+			wait /= 1000.0;
+	}
+	if (wait < 0)
+		wait = parse_retry_after(hints->retry_after, now_epoch);
+	if (wait >= 0)
+		out->retry_after = wait;
 }
 
 /*

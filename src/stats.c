@@ -11,8 +11,10 @@
  *
  * Progress has one slot per running call, claimed by the calling backend
  * and released when the call ends, also on error (a callback on the call's
- * memory context).  Without the library preloaded there is no shared
- * memory: the views are empty and say so.
+ * memory context).  A session sees only its own database's calls: their
+ * relation OIDs mean something only in that database's catalog.  Without
+ * the library preloaded there is no shared memory: the views are empty and
+ * say so.
  *
  *-------------------------------------------------------------------------
  */
@@ -59,6 +61,7 @@ typedef struct ProgressSlot
 {
 	slock_t		mutex;
 	int			pid;			/* 0: free */
+	Oid			dbid;			/* the database relid belongs to */
 	Oid			relid;
 	TimestampTz started;
 	int64		personas_total;
@@ -198,6 +201,7 @@ progress_begin(Oid relid, int64 personas_total, int batch_size, MemoryContext ca
 		if (slot->pid == 0)
 		{
 			slot->pid = MyProcPid;
+			slot->dbid = MyDatabaseId;
 			slot->relid = relid;
 			slot->started = GetCurrentTimestamp();
 			slot->personas_total = personas_total;
@@ -345,7 +349,7 @@ ctr_dist_progress(PG_FUNCTION_ARGS)
 		SpinLockAcquire(&shared->progress[i].mutex);
 		memcpy(&copy, &shared->progress[i], sizeof(copy));
 		SpinLockRelease(&shared->progress[i].mutex);
-		if (copy.pid == 0)
+		if (copy.pid == 0 || copy.dbid != MyDatabaseId)
 			continue;
 
 		initStringInfo(&per);

@@ -94,6 +94,7 @@ CONTENT_FAULTS = {
 FAULT_KINDS = ERROR_FAULTS | TRANSPORT_FAULTS | CONTENT_FAULTS
 RATE_SIGNALS = {"retry_after", "retry_after_ms", "retry_after_date",
                 "try_again_text", "retry_info", "none"}
+BODY_SIGNALS = {"try_again_text", "retry_info"}     # told in the 429's JSON body
 # Faults after which the body still carries the full, correct answer.
 CLEAN_ANSWER_FAULTS = {None, "prose", "fence", "slow_body", "keepalive_blank_lines"}
 
@@ -135,6 +136,20 @@ class Fault:
         sig = self.params.get("signal")
         if sig is not None and sig not in RATE_SIGNALS:
             raise ConfigError(f"{where}: unknown rate_limit signal {sig!r}")
+        if (sig in BODY_SIGNALS and self.kind in ERROR_FAULTS
+                and self.kind != "rate_limit"):
+            raise ConfigError(f"{where}: signal {sig!r} is told in a 429 body; "
+                              f"{self.kind} takes only header signals")
+        shaping = {"body", "headers"} & set(self.params)
+        if shaping and self.kind not in ERROR_FAULTS:
+            raise ConfigError(f"{where}: params {sorted(shaping)} apply to error kinds only")
+        if "body" in self.params and not isinstance(self.params["body"], str):
+            raise ConfigError(f"{where}: params.body must be a string")
+        hdrs = self.params.get("headers", {})
+        if not isinstance(hdrs, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and k and "\n" not in k + v
+                and "\r" not in k + v and ":" not in k for k, v in hdrs.items()):
+            raise ConfigError(f"{where}: params.headers must map header names to strings")
 
     def param(self, name, default):
         return self.params.get(name, default)
@@ -1462,6 +1477,24 @@ def rate_signal_headers(signal_, seconds):
     return []
 
 
+def shape_error(reply, fault):
+    """An error fault's params.signal (header signals, on kinds other than rate_limit,
+    which tells its own), params.headers and params.body: any wait hint, on any error,
+    with any body -- empty, not JSON, or JSON of another shape."""
+    p = fault.params
+    if fault.kind != "rate_limit" and p.get("signal"):
+        reply.headers += rate_signal_headers(p["signal"], float(p.get("seconds", 1)))
+    reply.headers += list(p.get("headers", {}).items())
+    if "body" in p:
+        reply.body = p["body"].encode()
+        try:
+            json.loads(reply.body)
+            reply.content_type = "application/json"
+        except ValueError:
+            reply.content_type = "text/plain; charset=utf-8"
+    return reply
+
+
 def json_type(v):
     if isinstance(v, str):
         return "a string"
@@ -1859,7 +1892,7 @@ class App:
     def answer(self, a, req, fault, cfg):
         kind = fault.kind if fault else None
         if kind in ERROR_FAULTS or (kind == "insufficient_system_resource" and a.name != "deepseek"):
-            return a.fault_error(kind, fault, req, cfg, self)
+            return shape_error(a.fault_error(kind, fault, req, cfg, self), fault)
         if kind in ("reset", "hang"):
             reply = Reply(0)
             reply.transport = kind

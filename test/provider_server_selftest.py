@@ -571,6 +571,40 @@ class FaultTests(ServerCase):
         self.assertEqual(r.status, 429)
         self.assertFalse({"retry-after", "retry-after-ms"} & set(r.headers))
 
+    def test_error_body_and_header_params(self):
+        # any error, any body, any wait hint: empty and non-JSON bodies keep their headers
+        r = self.run_fault("openai", "rate_limit",
+                           {"signal": "retry_after_ms", "seconds": 1.5, "body": ""})
+        self.assertEqual((r.status, r.body, r.headers.get("retry-after-ms")), (429, b"", "1500"))
+        r = self.run_fault("deepseek", "http_503",
+                           {"signal": "retry_after", "seconds": 2, "body": "upstream overloaded"})
+        self.assertEqual((r.status, r.body, r.headers.get("retry-after")),
+                         (503, b"upstream overloaded", "2"))
+        self.assertTrue(r.headers["content-type"].startswith("text/plain"))
+        r = self.run_fault("gemini", "http_503", {"signal": "retry_after_date", "seconds": 30})
+        when = email.utils.parsedate_to_datetime(r.headers["retry-after"]).timestamp()
+        self.assertAlmostEqual(when - time.time(), 30, delta=3)
+        self.assertEqual(r.json()["error"]["status"], "UNAVAILABLE")
+        r = self.run_fault("gemini", "rate_limit", {"signal": "retry_info", "seconds": 0.2,
+                                                    "headers": {"retry-after-ms": "2000"}})
+        retry = [d for d in r.json()["error"]["details"] if d["@type"].endswith("RetryInfo")]
+        self.assertEqual((retry[0]["retryDelay"], r.headers.get("retry-after-ms")), ("0.2s", "2000"))
+        r = self.run_fault("gemini", "bad_request_400",
+                           {"body": '{"error": {"code": 400, "message": "Bad."}}'})
+        self.assertEqual(r.json(), {"error": {"code": 400, "message": "Bad."}})
+        self.assertEqual(r.headers["content-type"], "application/json")
+        for params, kind in (({"signal": "try_again_text"}, "http_503"),
+                             ({"signal": "retry_info"}, "http_500"),
+                             ({"body": ""}, "prose"),
+                             ({"headers": {"x": "1"}}, "hang"),
+                             ({"body": 3}, "http_500"),
+                             ({"headers": {"x": 1}}, "http_500"),
+                             ({"headers": {"a\nb": "1"}}, "http_500")):
+            with self.subTest(kind=kind, params=params):
+                status, _ = self.ctl("/_control/config", {"faults": [
+                    {"kind": kind, "params": params}]})
+                self.assertEqual(status, 400)
+
     def test_content_faults(self):
         n = len(EXPECTED)
         for provider in ("openai", "deepseek", "gemini"):

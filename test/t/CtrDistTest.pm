@@ -46,6 +46,7 @@ sub new_node
 }
 
 # Start test/provider_server.py on a free port; returns (pid, base URL)
+# (log => PATH: its request log, one JSON line per request)
 sub start_provider_server
 {
 	my (%opts) = @_;
