@@ -784,7 +784,7 @@ def report(args):
             return None if v is None else pred(v)
 
         name = ("4 overhead and scale (scale.sh: no latency, limits that never bind; "
-                "\"alone\" = count(*) of ctr_predict, \"with the join\" = the exact-check join)")
+                "\"alone\" = count(*) of ctr_predict, \"with the join\" = the exact-check join; when it ran: its details below)")
         first = True
         for n in sizes:
             rows.append((name if first else "", f"CPU µs / persona, N = {n:,}", both(n, "cpu_us_per_persona"),
@@ -969,7 +969,7 @@ def report(args):
         def colr(n, k):
             return [float(r[k]) for r in sr if int(r["n"]) == n and r.get(k, "") != ""]
         name = ("9 real-sized personas (scale.sh SCALE_PERSONAS=real, test/bench/personas_real.sql; "
-                "zero-latency server; `SELECT count(*) FROM ctr_predict(...)`)")
+                "zero-latency server; `SELECT count(*) FROM ctr_predict(...)`; when it ran: its details below)")
         first = True
         for n in sizes:
             rows.append((name if first else "", f"prompt bytes / persona (4 × server prompt tokens ÷ N), N = {n:,}",
@@ -1073,6 +1073,10 @@ def report(args):
     if args.scale_count_md and os.path.exists(args.scale_count_md):
         out += ["## Scale details: ctr_predict alone (scale.sh with SCALE_QUERY=count, `results/scale_count.md`)", "",
                 open(args.scale_count_md).read().strip(), ""]
+    if args.scale_real_md and os.path.exists(args.scale_real_md):
+        out += ["## Scale details: real-sized personas, ctr_predict alone (scenario 9: scale.sh with "
+                "SCALE_PERSONAS=real SCALE_QUERY=count, `results/scale_real.md`)", "",
+                open(args.scale_real_md).read().strip(), ""]
     out += [f"Plot: `{os.path.relpath(args.png, os.path.dirname(args.md))}`", ""]
     text = "\n".join(out)
     with open(args.md, "w") as f:

@@ -93,6 +93,7 @@ for r in res.values():
     r.setdefault("ran", {k: old.get(k) for k in ("date", "so", "commit", "load")})
 json.dump(res, open(sys.argv[3], "w"), indent=1)
 PY
+	cp "$work/bench.json" "$BENCH_OUT/bench.json"
 fi
 
 # ---- scenarios 1-3, 5-8, 10: one provider server (with a request log, for the
