@@ -508,6 +508,11 @@ def add_summaries(sums):
               "cost_cached_usd", "faults"):
         vals = [x[k] for x in sums]
         out[k] = None if any(v is None for v in vals) else sum(vals)
+    out["by_provider"] = {}
+    for p in PROVIDERS:
+        bp = [x["by_provider"][p] for x in sums]
+        out["by_provider"][p] = {k: None if any(b.get(k) is None for b in bp) else sum(b[k] for b in bp)
+                                 for k in ("requests", "tokens_in", "tokens_out", "tokens_cached")}
     return out
 
 
@@ -1007,14 +1012,14 @@ def report(args):
                 "separate runs with cold caches, each paying for the panel · back to back, caches warm)")
         have_cache = all(r["server"].get("tokens_cached") is not None for r in cc + cs + cw)
 
-        def two(f, fmt):
-            return cell([f(r) for r in cs], fmt) + " · " + cell([f(r) for r in cw], fmt)
+        def two(f, fmt, suffix=""):
+            return cell([f(r) for r in cs], fmt, suffix) + " · " + cell([f(r) for r in cw], fmt, suffix)
         rows.append((name, "prompt tokens billed", cell([r["server"]["tokens_in"] for r in cc], "{:.0f}"),
                      two(lambda r: r["server"]["tokens_in"], "{:.0f}"), "", ""))
         if have_cache:
             share = lambda r: r["server"]["tokens_cached"] / max(r["server"]["tokens_in"], 1) * 100
             rows.append(("", "cached share of prompt tokens", cell([share(r) for r in cc], "{:.1f}", " %"),
-                         two(share, "{:.1f}"), "", ""))
+                         two(share, "{:.1f}", " %"), "", ""))
         else:
             rows.append(("", "cached share of prompt tokens", "cached tokens not reported by this server",
                          "cached tokens not reported by this server", "", ""))
@@ -1042,6 +1047,16 @@ def report(args):
                      else "– (no cached-token figures)"))
         rows.append(("", "cost ratio ctr_compare ÷ separate runs back to back (caches warm)" + tail, cell(rw),
                      "", "", ""))
+        if have_cache and all("by_provider" in r["server"] for r in cc + cs):
+            def pcost(r, p):
+                b = r["server"]["by_provider"][p]
+                pin, pout = PRICES[p]
+                return ((b["tokens_in"] - b["tokens_cached"] * (1 - CACHED_SHARE[p])) * pin
+                        + b["tokens_out"] * pout) / 1e6
+            rows.append(("", "the same ratio per provider, cold caches: openai / deepseek / gemini "
+                         "(the most a 10-ad panel can save is 9 of its 10 reads at the cached price)",
+                         " / ".join(cell([pcost(a, p) / pcost(b, p) for a, b in zip(cc, cs) if pcost(b, p)])
+                                    for p in PROVIDERS), "", "", ""))
         plot["compare"] = [(lbl, med([r["server"][key] for r in rs])) for lbl, rs in
                            (("ctr_compare", cc), ("separate, cold", cs), ("separate, warm", cw))]
         plot["compare_label"] = "USD, cached tokens discounted" if have_cache else "USD (no cached-token figures)"
