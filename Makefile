@@ -22,6 +22,7 @@ OBJS = \
 	src/ctr_dist.o \
 	src/encoding.o \
 	src/engine.o \
+	src/hedge.o \
 	src/inference.o \
 	src/inference_sql.o \
 	src/keys.o \

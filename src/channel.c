@@ -23,7 +23,25 @@ struct ChannelSet
 	WorkerPool *workers;		/* providers run by background workers */
 	EngineJob  *last;			/* job whose result was handed out last */
 	CallBudget *budget;			/* the call's ledger (budget.h) */
+	MemoryContext cxt;			/* the call's: texts of local jobs */
 };
+
+/*
+ * The text of a local job is its own copy, as a worker's is: made by
+ * channels_send in set->cxt, freed with the job when its result has been
+ * handed out (set->last), or with the call's memory for a job still in the
+ * engine when the call ends.  So the caller may free its text as soon as a
+ * request is sent, and a twin or a late loser never reads freed text.
+ */
+static void
+free_local_job(ChannelSet *set)
+{
+	if (set->last == NULL)
+		return;
+	pfree((char *) set->last->text);
+	engine_free_job(set->last);
+	set->last = NULL;
+}
 
 ChannelSet *
 channels_start(const ProviderConfig *configs, int nconfigs,
@@ -32,6 +50,8 @@ channels_start(const ProviderConfig *configs, int nconfigs,
 	ChannelSet *set = palloc0(sizeof(ChannelSet));
 	ProviderConfig local[NUM_PROVIDERS];
 	int			nlocal = 0;
+
+	set->cxt = CurrentMemoryContext;
 
 	set->workers = worker_pool_start(configs, nconfigs, settings, max_cost_usd);
 	/* with workers, the ledger is in their segment; else it is ours alone */
@@ -64,17 +84,21 @@ channels_start(const ProviderConfig *configs, int nconfigs,
 	return set;
 }
 
-bool
+void
 channels_send(ChannelSet *set, const JobSpec *spec)
 {
 	if (set->is_local[spec->provider])
 	{
-		/* the job points at spec->text until it is done */
-		engine_submit(set->local, engine_new_job(set->local, spec));
-		return false;
+		JobSpec		copy = *spec;
+		char	   *text = MemoryContextAlloc(set->cxt, spec->text_len + 1);
+
+		memcpy(text, spec->text, spec->text_len);
+		text[spec->text_len] = '\0';
+		copy.text = text;
+		engine_submit(set->local, engine_new_job(set->local, &copy));
+		return;
 	}
 	worker_pool_send(set->workers, spec);
-	return true;
 }
 
 CallBudget *
@@ -88,11 +112,7 @@ channels_receive(ChannelSet *set, ChannelResult *res)
 {
 	EngineJob  *job;
 
-	if (set->last)
-	{
-		engine_free_job(set->last);
-		set->last = NULL;
-	}
+	free_local_job(set);
 	if (worker_pool_receive(set->workers, res))
 		return true;
 	if (set->local == NULL || (job = engine_next_done(set->local)) == NULL)
@@ -115,16 +135,20 @@ channels_receive(ChannelSet *set, ChannelResult *res)
 	return true;
 }
 
-/* Sleep until a worker or a local transfer has news, or an interrupt */
+/*
+ * Sleep until a worker or a local transfer has news, an interrupt, or
+ * timeout_ms have passed (-1: no timeout)
+ */
 void
-channels_wait(ChannelSet *set)
+channels_wait(ChannelSet *set, long timeout_ms)
 {
 	if (set->local)
-		engine_wait(set->local, -1, ctr_wait_event(CTR_WAIT_CALLER_REQUESTS));
+		engine_wait(set->local, timeout_ms, ctr_wait_event(CTR_WAIT_CALLER_REQUESTS));
 	else
 	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
-						 ctr_wait_event(CTR_WAIT_CALLER_RESULTS));
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout_ms >= 0 ? WL_TIMEOUT : 0),
+						 timeout_ms, ctr_wait_event(CTR_WAIT_CALLER_RESULTS));
 		ResetLatch(MyLatch);
 	}
 }
@@ -132,9 +156,7 @@ channels_wait(ChannelSet *set)
 void
 channels_finish(ChannelSet *set)
 {
-	if (set->last)
-		engine_free_job(set->last);
-	set->last = NULL;
+	free_local_job(set);
 	worker_pool_finish(set->workers);
 	if (set->local)
 		engine_destroy(set->local);

@@ -43,11 +43,11 @@ typedef struct ChannelSet ChannelSet;
 extern ChannelSet *channels_start(const ProviderConfig *configs, int nconfigs,
 								  const EngineSettings *settings, const char *platform,
 								  double max_cost_usd);
-/* true when the text was copied: the caller may free it at once */
-extern bool channels_send(ChannelSet *set, const JobSpec *spec);
+/* the channel keeps its own copy of spec->text: the caller may free it */
+extern void channels_send(ChannelSet *set, const JobSpec *spec);
 extern CallBudget *channels_budget(ChannelSet *set);
 extern bool channels_receive(ChannelSet *set, ChannelResult *result);
-extern void channels_wait(ChannelSet *set);
+extern void channels_wait(ChannelSet *set, long timeout_ms);
 extern void channels_finish(ChannelSet *set);
 
 extern void channel_define_settings(void);

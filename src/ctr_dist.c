@@ -33,6 +33,7 @@
 #include "utils/memutils.h"
 
 #include "engine.h"
+#include "hedge.h"
 #include "keys.h"
 #include "predict.h"
 #include "prompt.h"
@@ -82,6 +83,7 @@ _PG_init(void)
 	keys_init();
 	predict_define_settings();
 	window_define_settings();
+	hedge_define_settings();
 	engine_define_settings();
 	worker_define_settings();
 	ratelimit_define_settings();

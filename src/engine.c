@@ -504,6 +504,8 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 	{
 		case OUTCOME_OK:
 			job->counters.answered++;
+			if (engine->configs[p].rpm <= 0)
+				ratelimit_learn_answer(p);
 			/* additive increase back towards the configured concurrency */
 			if (engine->concurrency[p] < engine->configs[p].max_concurrency &&
 				++engine->successes[p] >= 10)
@@ -527,6 +529,9 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 			/* the server says we are too fast: halve our concurrency */
 			engine->concurrency[p] = Max(1, engine->concurrency[p] / 2);
 			engine->successes[p] = 0;
+			/* and, with no P_rpm, shows what rate it takes (ratelimit.c) */
+			if (engine->configs[p].rpm <= 0)
+				ratelimit_learn_429(p, engine->settings.rate_window_ms, out->retry_after);
 			if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
 				++job->throttles > MAX_THROTTLE_WAITS)
 			{
@@ -567,7 +572,12 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 	dlist_push_tail(&engine->waiting, &job->node);
 }
 
-/* OpenAI's x-ratelimit-remaining-requests: 0 pauses until one request is free */
+/*
+ * OpenAI's x-ratelimit-* headers.  With no P_rpm, the announced limit is
+ * learnt (ratelimit.c) once the call uses half of it: from then on requests
+ * are paced to it, and a run that would outgrow it never meets a 429.
+ * remaining-requests: 0 pauses until one request is free.
+ */
 static void
 pause_if_exhausted(Engine *engine, ProviderId provider, const HttpHints *hints)
 {
@@ -575,6 +585,14 @@ pause_if_exhausted(Engine *engine, ProviderId provider, const HttpHints *hints)
 	long		limit;
 	double		pause;
 
+	if (engine->configs[provider].rpm <= 0 && hints->ratelimit_limit_requests[0] != '\0' &&
+		hints->ratelimit_remaining_requests[0] != '\0')
+	{
+		double		announced = strtod(hints->ratelimit_limit_requests, NULL);
+
+		if (strtod(hints->ratelimit_remaining_requests, NULL) <= announced / 2)
+			ratelimit_learn_announced(provider, announced);
+	}
 	if (strcmp(hints->ratelimit_remaining_requests, "0") != 0)
 		return;
 	/* the budget refills continuously: reset is the time to refill all of it */

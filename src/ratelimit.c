@@ -40,7 +40,25 @@ typedef struct ProviderPace
 	TimestampTz next_token;		/* earliest start given the token budget */
 	TimestampTz paused_until;	/* the server asked us to wait */
 	int			in_flight;
+
+	/*
+	 * What was learnt of a request limit no setting gives (zero-configuration
+	 * limits): requests per rate_limit_window, from the provider's
+	 * x-ratelimit-limit-requests or from its 429s (0: nothing learnt).
+	 * Requests are then paced by it as by P_rpm.  Shared like the rest when
+	 * preloaded, so what one session learnt holds for all.
+	 */
+	double		learnt_limit;
+	double		announced_limit;	/* x-ratelimit-limit-requests; 0: none */
+	double		first_learnt;	/* the first 429's estimate: a floor for later cuts */
+	TimestampTz next_learnt;	/* the learnt schedule's next slot */
+	TimestampTz seen_since;		/* answers counted since then ... */
+	int64		seen_answered;	/* ... for the next 429 to measure the rate by */
+	TimestampTz quiet_until;	/* 429s of requests sent before a cut say nothing */
 } ProviderPace;
+
+/* a learnt limit grows back by this much per answer, up to what was announced */
+#define LEARN_GROWTH 1.0005
 
 typedef struct PaceState
 {
@@ -151,6 +169,8 @@ ratelimit_acquire(const ProviderConfig *cfg, int window_ms,
 	ready = Max(pace->paused_until, now);
 	if (cfg->rpm > 0)
 		ready = Max(ready, pace->next_request);
+	else if (pace->learnt_limit > 0)
+		ready = Max(ready, pace->next_learnt);
 	if (cfg->tpm > 0)
 		ready = Max(ready, pace->next_token);
 	ok = ready <= now && pace->in_flight < cfg->max_concurrency;
@@ -161,6 +181,11 @@ ratelimit_acquire(const ProviderConfig *cfg, int window_ms,
 			interval_us(window_ms, 1, cfg->rpm);
 		pace->next_token = Max(pace->next_token, now) +
 			interval_us(window_ms, est_tokens, cfg->tpm);
+		if (cfg->rpm <= 0 && pace->learnt_limit > 0)
+			pace->next_learnt = Max(pace->next_learnt, now) +
+				(int64) (window_ms * 1000.0 * PACE_HEADROOM / pace->learnt_limit);
+		if (pace->seen_since == 0)
+			pace->seen_since = now;
 	}
 	SpinLockRelease(&pace->mutex);
 
@@ -183,6 +208,95 @@ ratelimit_release(const ProviderConfig *cfg, int window_ms,
 	if (cfg->tpm > 0 && used_tokens > 0)
 		pace->next_token += interval_us(window_ms, used_tokens - est_tokens, cfg->tpm);
 	SpinLockRelease(&pace->mutex);
+}
+
+/*
+ * Zero-configuration limits.  A provider that answers 429 while no P_rpm is
+ * set has shown its limit: it took the answers counted since seen_since,
+ * and asks for retry_after_s more before it takes another, so its limit is
+ * about answers / (elapsed + retry_after) per second -- exact for a sliding
+ * window that the burst filled.  Requests are then paced at that rate (with
+ * the usual headroom).  429s of requests that were already out when the
+ * rate was cut say nothing new and are ignored.  Each answer lets the
+ * learnt limit grow back slowly, never past what the provider announced.
+ */
+void
+ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s)
+{
+	ProviderPace *pace = pace_for(provider);
+	TimestampTz now = GetCurrentTimestamp();
+	double		wait_s = retry_after_s > 0 ? retry_after_s : 1.0;
+
+	SpinLockAcquire(&pace->mutex);
+	if (now >= pace->quiet_until && pace->seen_since > 0)
+	{
+		double		span_s = (now - pace->seen_since) / (double) USECS_PER_SEC + wait_s;
+		double		limit = pace->seen_answered * (window_ms / 1000.0) / Max(span_s, 1.0);
+
+		limit = Max(limit, 1.0);
+		if (pace->learnt_limit <= 0)
+			pace->first_learnt = pace->learnt_limit = limit;
+		else
+		{
+			/*
+			 * Paced at what was learnt, and still refused: a little slower,
+			 * but never below half the first estimate, so that 429s that
+			 * are not about the rate (a provider's own trouble) cannot
+			 * spiral the pace down to nothing
+			 */
+			pace->learnt_limit = Max(Min(limit, pace->learnt_limit * 0.9),
+									 pace->first_learnt / 2);
+		}
+		pace->seen_since = TimestampTzPlusMilliseconds(now, (int) (wait_s * 1000));
+		pace->seen_answered = 0;
+		pace->quiet_until = pace->seen_since + USECS_PER_SEC / 2;
+		pace->next_learnt = Max(pace->next_learnt, pace->seen_since);
+	}
+	SpinLockRelease(&pace->mutex);
+}
+
+/* OpenAI's x-ratelimit-limit-requests: the limit itself, per window */
+void
+ratelimit_learn_announced(ProviderId provider, double limit)
+{
+	ProviderPace *pace = pace_for(provider);
+
+	if (limit <= 0)
+		return;
+	SpinLockAcquire(&pace->mutex);
+	pace->announced_limit = limit;
+	if (pace->learnt_limit <= 0 || pace->learnt_limit > limit)
+		pace->learnt_limit = limit;
+	SpinLockRelease(&pace->mutex);
+}
+
+void
+ratelimit_learn_answer(ProviderId provider)
+{
+	ProviderPace *pace = pace_for(provider);
+
+	SpinLockAcquire(&pace->mutex);
+	pace->seen_answered++;
+	if (pace->learnt_limit > 0)
+	{
+		pace->learnt_limit *= LEARN_GROWTH;
+		if (pace->announced_limit > 0)
+			pace->learnt_limit = Min(pace->learnt_limit, pace->announced_limit);
+	}
+	SpinLockRelease(&pace->mutex);
+}
+
+/* What was learnt, for ctr_dist.rate_limits: 0 when nothing */
+double
+ratelimit_learnt_limit(ProviderId provider)
+{
+	ProviderPace *pace = pace_for(provider);
+	double		limit;
+
+	SpinLockAcquire(&pace->mutex);
+	limit = pace->learnt_limit;
+	SpinLockRelease(&pace->mutex);
+	return limit;
 }
 
 void

@@ -39,4 +39,10 @@ extern void ratelimit_release(const ProviderConfig *cfg, int window_ms,
 /* The server asked for a pause (429 or x-ratelimit-remaining 0) */
 extern void ratelimit_pause(ProviderId provider, long ms);
 
+/* Learning a request limit no setting gives (zero-configuration limits) */
+extern void ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s);
+extern void ratelimit_learn_announced(ProviderId provider, double limit);
+extern void ratelimit_learn_answer(ProviderId provider);
+extern double ratelimit_learnt_limit(ProviderId provider);
+
 #endif							/* CTR_RATELIMIT_H */

@@ -87,6 +87,7 @@ report_call_end(const char *what, const ProviderConfig *play,
 		sum.rejected += t->rejected;
 		sum.breaker_trips += t->breaker_trips;
 		sum.paced_ms += t->paced_ms;
+		sum.twins += t->twins;
 		cost += cost_of(&play[i], t->tokens_in, t->tokens_out);
 
 		/* one WARNING per provider for requests it rejected, with the count */
@@ -120,6 +121,9 @@ report_call_end(const char *what, const ProviderConfig *play,
 					 sum.requests, sum.answered, sum.throttled, sum.transient, sum.soft,
 					 sum.fatal, sum.rejected, sum.retries, failovers, sum.breaker_trips,
 					 sum.paced_ms / 1000.0, sum.tokens_in, sum.tokens_out, cost);
+	if (sum.twins > 0)
+		appendStringInfo(&detail, "; " INT64_FORMAT " slow %s got a twin at another connection or provider",
+						 sum.twins, sum.twins == 1 ? "request" : "requests");
 	if (nads == 1)
 		ereport(NOTICE,
 				(errmsg("%s: " INT64_FORMAT " personas in " INT64_FORMAT " batches: %s",

@@ -31,6 +31,9 @@ typedef struct ProviderTally
 	int64		breaker_trips;
 	int64		paced_ms;
 	int64		failovers;		/* batches it failed that went elsewhere */
+	int64		twins;			/* twins of slow requests it was sent (hedge.h) */
+	int64		results;		/* requests it sent back, answered or not */
+	int64		paced;			/* ... that waited for a rate limit first */
 	TimestampTz first_sent;
 	TimestampTz last_answer;
 	bool		out;			/* taken out for the rest of the call */

@@ -26,6 +26,7 @@
 
 #include "budget.h"
 #include "prompt.h"
+#include "ratelimit.h"
 #include "stats.h"
 #include "window.h"
 
@@ -179,12 +180,15 @@ send_ad(CallState *cs, BatchSlot *slot, int a, int play)
 	ad->play = play;
 	ad->tried |= (1u << play);
 	ad->state = SLOT_SENT;
+	ad->inflight++;
+	ad->sent_at = GetCurrentTimestamp();
 	if (cs->tally[play].first_sent == 0)
-		cs->tally[play].first_sent = GetCurrentTimestamp();
+		cs->tally[play].first_sent = ad->sent_at;
 	cs->tally[play].outstanding++;
-	/* a worker got its own copy: a retry builds the text again */
-	if (channels_send(cs->channels, &spec))
-		free_ad_text(cs, ad);
+	cs->hedge.sends++;
+	/* the channel has its own copy: a retry or a twin builds it again */
+	channels_send(cs->channels, &spec);
+	free_ad_text(cs, ad);
 }
 
 /*
@@ -312,21 +316,10 @@ ad_done(CallState *cs, BatchSlot *slot, AdAnswer *ad)
 	slot->batch.text = NULL;
 }
 
-/* An answer came back: keep it, or send the request to the next provider */
+/* What a provider did for one request, answered or not, counts */
 static void
-handle_result(CallState *cs, const ChannelResult *res)
+tally_result(ProviderTally *t, const ChannelResult *res)
 {
-	BatchSlot  *slot = slot_for(cs, res->batch_no);
-	int			play = play_index(cs, res->provider);
-	ProviderTally *t = &cs->tally[play];
-	AdAnswer   *ad;
-
-	if (slot->state != SLOT_SENT || slot->batch_no != res->batch_no ||
-		res->ad_no < 0 || res->ad_no >= cs->nads ||
-		slot->ads[res->ad_no].state != SLOT_SENT)
-		elog(ERROR, "result for unknown batch " INT64_FORMAT " ad %d", res->batch_no, res->ad_no);
-	ad = &slot->ads[res->ad_no];
-
 	t->outstanding--;
 	t->tokens_in += res->tokens_in;
 	t->tokens_out += res->tokens_out;
@@ -340,24 +333,70 @@ handle_result(CallState *cs, const ChannelResult *res)
 	t->rejected += res->counters.rejected;
 	t->breaker_trips += res->counters.breaker_trips;
 	t->paced_ms += res->counters.paced_ms;
+	t->results++;
+	if (res->counters.paced_ms > 0)
+		t->paced++;
 	t->last_answer = GetCurrentTimestamp();
+}
+
+/* The ad a result is for, or NULL for the loser of a twin (already done) */
+static AdAnswer *
+result_ad(CallState *cs, BatchSlot *slot, const ChannelResult *res)
+{
+	if (slot->state == SLOT_SENT && slot->batch_no == res->batch_no &&
+		res->ad_no >= 0 && res->ad_no < cs->nads &&
+		slot->ads[res->ad_no].state == SLOT_SENT)
+		return &slot->ads[res->ad_no];
+	if (cs->strays <= 0)
+		elog(ERROR, "result for unknown batch " INT64_FORMAT " ad %d", res->batch_no, res->ad_no);
+	cs->strays--;
+	return NULL;
+}
+
+/* An answer came back: keep it, or send the request to the next provider */
+static void
+handle_result(CallState *cs, const ChannelResult *res)
+{
+	BatchSlot  *slot = slot_for(cs, res->batch_no);
+	int			play = play_index(cs, res->provider);
+	ProviderTally *t = &cs->tally[play];
+	AdAnswer   *ad = result_ad(cs, slot, res);
+
+	/* a loser is billed like any request; its answer is not needed */
+	tally_result(t, res);
+	if (res->cls == OUTCOME_FATAL)
+		provider_out(cs, play, res);
+	else if (res->cls == OUTCOME_BUG && t->rejected_reason[0] == '\0')
+		strlcpy(t->rejected_reason, res->reason, sizeof(t->rejected_reason));
+	if (ad == NULL)
+		return;
 	ad->cost_usd += cost_of(&cs->play[play], res->tokens_in, res->tokens_out);
+	ad->inflight--;
 
 	if (res->cls == OUTCOME_OK)
 	{
 		if (res->n != slot->batch.n)
 			elog(ERROR, "result for batch " INT64_FORMAT " has %d answers, expected %d",
 				 res->batch_no, res->n, slot->batch.n);
+		if (!ad->twinned)
+			hedge_note_answer(&cs->hedge,
+							  (t->last_answer - ad->sent_at) / 1000.0);
 		ad->values = MemoryContextAlloc(slot->cxt, res->n);
 		memcpy(ad->values, res->clicks, res->n);
 		ad->model = MemoryContextStrdup(slot->cxt,
 										res->model && res->model[0] ? res->model : cs->play[play].model);
 		ad->answered = true;
 		t->batches++;
+		/* the first answer wins: a twin still out comes back as a stray */
+		cs->strays += ad->inflight;
+		ad->inflight = 0;
 		ad_done(cs, slot, ad);
 		return;
 	}
 
+	/* its twin is still out, and may yet answer */
+	if (ad->inflight > 0)
+		return;
 	if (res->cls == OUTCOME_BUDGET)
 	{
 		/* never sent: its answers stay empty, and the call ends in an error */
@@ -365,10 +404,6 @@ handle_result(CallState *cs, const ChannelResult *res)
 		ad_done(cs, slot, ad);
 		return;
 	}
-	if (res->cls == OUTCOME_FATAL)
-		provider_out(cs, play, res);
-	else if (res->cls == OUTCOME_BUG && t->rejected_reason[0] == '\0')
-		strlcpy(t->rejected_reason, res->reason, sizeof(t->rejected_reason));
 
 	/* fail over to the next provider in play that has not tried it */
 	for (int k = 1; k < cs->nplay && !over_budget(cs); k++)
@@ -406,6 +441,109 @@ handle_result(CallState *cs, const ChannelResult *res)
 	ereport(DEBUG1,
 			(errmsg("batch " INT64_FORMAT " (ad %d) could not be answered: %s",
 					res->batch_no + 1, res->ad_no + 1, res->reason)));
+}
+
+/*
+ * Can provider i take a twin now: in play, with room, and not held back by
+ * a rate limit?  Where requests are paced to a limit (P_rpm, P_tpm, or one
+ * learnt from 429s), or a quarter of them waited for one or were refused
+ * with 429, a slow request is waiting its turn, and a twin there would
+ * only take the turn of the next batch.
+ */
+static bool
+twin_fits(CallState *cs, int i)
+{
+	const ProviderTally *t = &cs->tally[i];
+
+	return !t->out && cs->play[i].rpm <= 0 && cs->play[i].tpm <= 0 &&
+		t->throttled * 4 <= t->requests && t->paced * 4 <= t->results &&
+		ratelimit_learnt_limit(cs->play[i].id) <= 0 &&
+		t->outstanding < WINDOW_PER_SLOT * cs->play[i].max_concurrency;
+}
+
+/*
+ * Where a twin of a slow request can go: a provider that has not tried it,
+ * the least busy first; with none, the provider it is at, on another
+ * connection.  -1: nowhere now.
+ */
+static int
+twin_target(CallState *cs, const AdAnswer *ad)
+{
+	int			best = -1;
+	double		best_load = 0;
+
+	for (int i = 0; i < cs->nplay; i++)
+	{
+		double		load = (double) cs->tally[i].outstanding / Max(cs->play[i].max_concurrency, 1);
+
+		if ((ad->tried & (1u << i)) || !twin_fits(cs, i))
+			continue;
+		if (best < 0 || load < best_load)
+		{
+			best = i;
+			best_load = load;
+		}
+	}
+	if (best < 0 && twin_fits(cs, ad->play))
+		best = ad->play;
+	return best;
+}
+
+/*
+ * Send a twin of each request that has been out longer than requests
+ * usually take (hedge.h).  Returns how long the window may sleep before a
+ * request out now becomes slow, in ms, or -1 for as long as it likes.
+ */
+static long
+send_twins(CallState *cs)
+{
+	double		slow_ms;
+	TimestampTz now;
+	double		wait_ms = -1;
+
+	if (!hedge_enabled() || cs->channels == NULL || over_budget(cs) ||
+		(slow_ms = hedge_slow_after_ms(&cs->hedge)) < 0)
+		return -1;
+	now = GetCurrentTimestamp();
+	if (now - cs->hedge.last_check < HEDGE_CHECK_MS * 1000L)
+		return HEDGE_CHECK_MS;
+	cs->hedge.last_check = now;
+
+	for (int64 b = cs->next_emit; b < cs->next_read; b++)
+	{
+		BatchSlot  *slot = slot_for(cs, b);
+
+		if (slot->state != SLOT_SENT)
+			continue;
+		for (int a = 0; a < cs->nads; a++)
+		{
+			AdAnswer   *ad = &slot->ads[a];
+			double		out_ms = (now - ad->sent_at) / 1000.0;
+			int			twin;
+
+			/* out_ms is since its latest request: a twin that is slow too gets one */
+			if (ad->state != SLOT_SENT || ad->inflight >= HEDGE_MAX_INFLIGHT)
+				continue;
+			if (out_ms < slow_ms)
+			{
+				if (wait_ms < 0 || slow_ms - out_ms < wait_ms)
+					wait_ms = slow_ms - out_ms;
+				continue;
+			}
+			if (!hedge_may_twin(&cs->hedge))
+				return -1;
+			if ((twin = twin_target(cs, ad)) < 0)
+			{
+				wait_ms = HEDGE_CHECK_MS;
+				continue;
+			}
+			cs->hedge.twins++;
+			cs->tally[twin].twins++;
+			ad->twinned = true;
+			send_ad(cs, slot, a, twin);
+		}
+	}
+	return wait_ms < 0 ? -1 : Max((long) ceil(wait_ms), HEDGE_CHECK_MS);
 }
 
 /* Hand every finished batch at the head of the window on; true if any */
@@ -484,6 +622,7 @@ window_run(CallState *cs, Oid relid, int batch_size)
 	{
 		ChannelResult res;
 		bool		progress = false;
+		long		sleep_ms;
 
 		CHECK_FOR_INTERRUPTS();
 		fill_window(cs, &reader);
@@ -505,6 +644,8 @@ window_run(CallState *cs, Oid relid, int batch_size)
 		}
 		if (progress)
 			note_progress(cs);
+		/* twins of slow requests take room before new batches do */
+		sleep_ms = send_twins(cs);
 		/* over budget, nothing is handed on: the call ends in an error */
 		if (!over_budget(cs) && emit_ready(cs))
 			progress = true;
@@ -512,7 +653,7 @@ window_run(CallState *cs, Oid relid, int batch_size)
 			break;
 		/* sleep only when nothing moved: results free room in the window */
 		if (!progress && cs->channels)
-			channels_wait(cs->channels);
+			channels_wait(cs->channels, sleep_ms);
 	}
 
 	if (cs->channels)

@@ -23,6 +23,7 @@
 #include "answer.h"
 #include "channel.h"
 #include "engine.h"
+#include "hedge.h"
 #include "personas.h"
 #include "plan.h"
 #include "provider.h"
@@ -46,9 +47,13 @@ typedef struct AdAnswer
 	bool		answered;
 	uint8	   *values;			/* n answers when answered (0/1 or percent) */
 	char	   *model;
-	char	   *text;			/* the request: persona block, then the ad */
+	char	   *text;			/* the request: persona block, then the ad
+								 * (freed once sent: a retry builds it again) */
 	int			text_len;
 	double		cost_usd;		/* what its requests cost, at the prices */
+	int			inflight;		/* its requests out now: 2 while a twin is */
+	bool		twinned;		/* a twin went out: no round trip to learn */
+	TimestampTz sent_at;		/* when its latest request went out */
 } AdAnswer;
 
 typedef struct BatchSlot
@@ -100,6 +105,9 @@ typedef struct CallState
 	int64		null_answers;	/* persona x ad answers that stay NULL */
 	int64		personas;
 	int64		text_bytes;		/* prompt text held: WINDOW_MAX_TEXT_BYTES */
+	HedgeClock	hedge;			/* when a request is slow: send a twin */
+	int64		strays;			/* results still to come for done ads: the
+								 * losers of twins */
 	int64		emitted;		/* personas already emitted */
 	char		last_failure[CTR_REASON_MAX + 32];
 

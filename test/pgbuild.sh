@@ -60,7 +60,7 @@ pkg_version() { dpkg-query -W -f="\${$2}" "$1" 2>/dev/null; }
 complete() { [ -f "$1/.ctr-dist-complete" ] && [ "$(head -1 "$1/.ctr-dist-complete")" = "$config" ]; }
 
 bash "$(dirname "$0")/install-deps.sh" >&2
-config="pgbuild 3: ${common[*]} CFLAGS=$cflags CPPFLAGS=$cppflags LDFLAGS=$ldflags"
+config="pgbuild 4: ${common[*]} CFLAGS=$cflags CPPFLAGS=$cppflags LDFLAGS=$ldflags"
 
 # Debian's sources: a deb-src twin of every "Types: deb" stanza of the
 # deb822 list (or of every deb line), if no deb-src is configured anywhere
@@ -228,6 +228,9 @@ build_all() {
 		CFLAGS="$cflags" CPPFLAGS="$cppflags" LDFLAGS="$ldflags"
 	make -j"$(nproc)"
 	staged_install
+	# contrib's file_fdw: 015_order reads personas through a foreign table
+	make -C contrib/file_fdw -j"$(nproc)"
+	staged_install -C contrib/file_fdw
 	local pkglibdir sharedir
 	pkglibdir=$("$prefix/bin/pg_config" --pkglibdir)
 	sharedir=$("$prefix/bin/pg_config" --sharedir)

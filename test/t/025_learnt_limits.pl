@@ -1,0 +1,66 @@
+# Zero-configuration limits (src/ratelimit.c, issue 17): with no P_rpm
+# set, a provider's request limit is learnt from its 429s (the answers it
+# took before refusing, over the time it took them plus the wait it asked
+# for) and from OpenAI's x-ratelimit-limit-requests, and requests are
+# paced to it.  Against limits that only show as 429s, few requests are
+# refused and every prediction is exact; with the limits configured none
+# is.  Preloaded, what one session learnt holds for the next one.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+use CtrDistTest;
+
+my ($server, $base) = CtrDistTest::start_provider_server();
+my $node = CtrDistTest::new_node('learnt', keys => 1);
+CtrDistTest::configure_providers($node, $base);
+CtrDistTest::create_tagged_personas($node, 'tagged', 6000);
+# the server counts in 5 s windows, so the settings' window is 5 s too
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM SET ctr_dist.rate_limit_window = '5s';
+	SELECT pg_reload_conf();});
+
+sub run
+{
+	my ($what, $config, $pre) = @_;
+	CtrDistTest::set_server($base, $config);
+	my $t0 = time;
+	my ($ret, $out, $err) = CtrDistTest::run_exact($node, 'tagged', "20, ad => 'Gym'", pre => $pre // '');
+	my $wall = time - $t0;
+	my $st = CtrDistTest::stats($base);
+	my ($requests, $refused) = (0, 0);
+	for my $p (qw(openai deepseek gemini))
+	{
+		$requests += $st->{$p}{requests};
+		$refused += $st->{$p}{rejections};
+	}
+	diag(sprintf('%s: %.1f s, %d requests, %d x 429', $what, $wall, $requests, $refused));
+	return ($out, $requests, $refused);
+}
+
+# each provider takes 40 requests per 5 s and says so only by refusing
+# (OpenAI also by its x-ratelimit headers); 300 batches need ~12.5 s
+my $limited = '{"window_s": 5, "rpm": 40, "latency_ms": 20}';
+my ($out, $requests, $refused) = run('unconfigured, 429s only', $limited);
+is($out, '6000|6000|0|0', 'unconfigured limits: every prediction exact');
+cmp_ok($refused, '<=', 0.06 * $requests, "unconfigured limits: at most 6 % of requests refused ($refused of $requests)");
+cmp_ok($refused, '>=', 1, 'unconfigured limits: the limits did show (as 429s)');
+
+# preloaded: the next call starts from what this one learnt
+($out, $requests, $refused) = run('unconfigured, learnt before', $limited);
+is($out, '6000|6000|0|0', 'learnt in an earlier call: every prediction exact');
+cmp_ok($refused, '<=', 0.02 * $requests, "learnt in an earlier call: at most 2 % refused ($refused of $requests)");
+
+# configured limits: no 429 at all
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM SET ctr_dist.openai_rpm = 40; ALTER SYSTEM SET ctr_dist.deepseek_rpm = 40;
+	ALTER SYSTEM SET ctr_dist.gemini_rpm = 40; SELECT pg_reload_conf();});
+($out, $requests, $refused) = run('configured', $limited);
+is($out, '6000|6000|0|0', 'configured limits: every prediction exact');
+is($refused, 0, 'configured limits: no 429');
+
+$node->stop;
+CtrDistTest::stop_provider_server($server);
+done_testing();
