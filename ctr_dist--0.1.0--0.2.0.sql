@@ -19,7 +19,8 @@ SELECT pg_catalog.pg_extension_config_dump('ctr_dist.run_providers', '');
 -- The shared rate limiter, visible: every slot a call takes comes back
 -- ---------------------------------------------------------------------
 CREATE FUNCTION ctr_dist.rate_limits_internal(
-    OUT provider text, OUT in_flight integer, OUT paused_until timestamptz)
+    OUT provider text, OUT in_flight integer, OUT paused_until timestamptz,
+    OUT learnt_rpm double precision)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'ctr_dist_rate_limits'
 LANGUAGE C VOLATILE STRICT;
@@ -28,9 +29,18 @@ CREATE VIEW ctr_dist.rate_limits AS
     SELECT * FROM ctr_dist.rate_limits_internal();
 
 COMMENT ON VIEW ctr_dist.rate_limits IS
-'per provider, across all sessions (needs shared_preload_libraries): requests in flight now, and until when the provider asked to pause';
+'per provider, across all sessions (needs shared_preload_libraries): requests in flight now, until when the provider asked to pause, and the request rate learnt where no P_rpm is set (per minute)';
 
 GRANT SELECT ON ctr_dist.rate_limits TO PUBLIC;
+
+CREATE FUNCTION ctr_dist.forget_learnt_limits()
+RETURNS void
+AS 'MODULE_PATHNAME', 'ctr_dist_forget_learnt_limits'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION ctr_dist.forget_learnt_limits() IS
+'forget the request limits learnt from 429s and headers, for every session; the next 429s teach them again';
+REVOKE EXECUTE ON FUNCTION ctr_dist.forget_learnt_limits() FROM PUBLIC;
 
 -- ---------------------------------------------------------------------
 -- ctr_dist.run works in any session: without shared_preload_libraries, a
@@ -290,7 +300,7 @@ BEGIN
         SELECT v_id, a.ad_no, a.ord, a.persona_key, a.answer, a.provider, a.model
           FROM ctr_dist.compare_answers(personas, ads, batch_size, platform, providers, answer) a;
         INSERT INTO ctr_dist.comparison_ads
-        SELECT v_id, s.ad_no, ads[s.ad_no], s.personas, s.answered, s.ctr, s.ctr_low, s.ctr_high,
+        SELECT v_id, s.ad_no, ads[pg_catalog.array_lower(ads, 1) + s.ad_no - 1], s.personas, s.answered, s.ctr, s.ctr_low, s.ctr_high,
                s.diff, s.diff_low, s.diff_high, s.p_value, s.p_holm, s.cost_usd
           FROM ctr_dist.last_comparison() s;
     EXCEPTION
@@ -300,7 +310,7 @@ BEGIN
         WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE;
             -- bad input is the caller's to fix: nothing is recorded
-            IF v_state LIKE '22%' OR v_state LIKE '42%' OR v_state LIKE '2202%' THEN
+            IF v_state LIKE '22%' OR v_state LIKE '42%' THEN
                 RAISE;
             END IF;
             v_status := CASE WHEN v_state = '53400' THEN 'over_budget' ELSE 'failed' END;

@@ -529,9 +529,10 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 			/* the server says we are too fast: halve our concurrency */
 			engine->concurrency[p] = Max(1, engine->concurrency[p] / 2);
 			engine->successes[p] = 0;
-			/* and, with no P_rpm, shows what rate it takes (ratelimit.c) */
-			if (engine->configs[p].rpm <= 0)
-				ratelimit_learn_429(p, engine->settings.rate_window_ms, out->retry_after);
+			/* and, with no P_rpm and a wait we honour, what rate it takes */
+			if (engine->configs[p].rpm <= 0 &&
+				out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
+				ratelimit_learn_429(p, out->retry_after);
 			if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
 				++job->throttles > MAX_THROTTLE_WAITS)
 			{
@@ -572,6 +573,17 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 	dlist_push_tail(&engine->waiting, &job->node);
 }
 
+/* A count header: digits only (at most 15), else -1 */
+static long
+header_count(const char *s)
+{
+	size_t		len = strspn(s, "0123456789");
+
+	if (len == 0 || len > 15 || s[len] != '\0')
+		return -1;
+	return strtol(s, NULL, 10);
+}
+
 /*
  * OpenAI's x-ratelimit-* headers.  With no P_rpm, the announced limit is
  * learnt (ratelimit.c) once the call uses half of it: from then on requests
@@ -585,13 +597,14 @@ pause_if_exhausted(Engine *engine, ProviderId provider, const HttpHints *hints)
 	long		limit;
 	double		pause;
 
-	if (engine->configs[provider].rpm <= 0 && hints->ratelimit_limit_requests[0] != '\0' &&
-		hints->ratelimit_remaining_requests[0] != '\0')
+	if (engine->configs[provider].rpm <= 0)
 	{
-		double		announced = strtod(hints->ratelimit_limit_requests, NULL);
+		long		announced = header_count(hints->ratelimit_limit_requests);
+		long		remaining = header_count(hints->ratelimit_remaining_requests);
 
-		if (strtod(hints->ratelimit_remaining_requests, NULL) <= announced / 2)
-			ratelimit_learn_announced(provider, announced);
+		if (announced > 0 && remaining >= 0 && remaining <= announced / 2)
+			ratelimit_learn_announced(provider, (double) announced,
+									  engine->settings.rate_window_ms);
 	}
 	if (strcmp(hints->ratelimit_remaining_requests, "0") != 0)
 		return;

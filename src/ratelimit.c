@@ -43,13 +43,14 @@ typedef struct ProviderPace
 
 	/*
 	 * What was learnt of a request limit no setting gives (zero-configuration
-	 * limits): requests per rate_limit_window, from the provider's
-	 * x-ratelimit-limit-requests or from its 429s (0: nothing learnt).
-	 * Requests are then paced by it as by P_rpm.  Shared like the rest when
-	 * preloaded, so what one session learnt holds for all.
+	 * limits): a rate, requests per second, from the provider's
+	 * x-ratelimit-limit-requests or from its 429s (0: nothing learnt), so
+	 * that it holds whatever rate_limit_window a later call has.  Requests
+	 * are then paced by it as by P_rpm.  Shared like the rest when preloaded,
+	 * so what one session learnt holds for all.
 	 */
-	double		learnt_limit;
-	double		announced_limit;	/* x-ratelimit-limit-requests; 0: none */
+	double		learnt_rate;
+	double		announced_rate;	/* x-ratelimit-limit-requests; 0: none */
 	double		first_learnt;	/* the first 429's estimate: a floor for later cuts */
 	TimestampTz next_learnt;	/* the learnt schedule's next slot */
 	TimestampTz seen_since;		/* answers counted since then ... */
@@ -59,6 +60,13 @@ typedef struct ProviderPace
 
 /* a learnt limit grows back by this much per answer, up to what was announced */
 #define LEARN_GROWTH 1.0005
+/*
+ * A 429 teaches a rate only after this many answers since the last lesson:
+ * one that comes first, or after a handful, says too little of the rate
+ * (a burst, another client on the account, trouble) to pace every later
+ * request by
+ */
+#define LEARN_MIN_ANSWERS 20
 
 typedef struct PaceState
 {
@@ -169,7 +177,7 @@ ratelimit_acquire(const ProviderConfig *cfg, int window_ms,
 	ready = Max(pace->paused_until, now);
 	if (cfg->rpm > 0)
 		ready = Max(ready, pace->next_request);
-	else if (pace->learnt_limit > 0)
+	else if (pace->learnt_rate > 0)
 		ready = Max(ready, pace->next_learnt);
 	if (cfg->tpm > 0)
 		ready = Max(ready, pace->next_token);
@@ -181,9 +189,9 @@ ratelimit_acquire(const ProviderConfig *cfg, int window_ms,
 			interval_us(window_ms, 1, cfg->rpm);
 		pace->next_token = Max(pace->next_token, now) +
 			interval_us(window_ms, est_tokens, cfg->tpm);
-		if (cfg->rpm <= 0 && pace->learnt_limit > 0)
+		if (cfg->rpm <= 0 && pace->learnt_rate > 0)
 			pace->next_learnt = Max(pace->next_learnt, now) +
-				(int64) (window_ms * 1000.0 * PACE_HEADROOM / pace->learnt_limit);
+				(int64) (USECS_PER_SEC * PACE_HEADROOM / pace->learnt_rate);
 		if (pace->seen_since == 0)
 			pace->seen_since = now;
 	}
@@ -213,29 +221,35 @@ ratelimit_release(const ProviderConfig *cfg, int window_ms,
 /*
  * Zero-configuration limits.  A provider that answers 429 while no P_rpm is
  * set has shown its limit: it took the answers counted since seen_since,
- * and asks for retry_after_s more before it takes another, so its limit is
+ * and asks for retry_after_s more before it takes another (1 s when it
+ * does not say; the engine passes no 429 whose wait it does not honour,
+ * past ctr_dist.max_retry_wait), so its limit is
  * about answers / (elapsed + retry_after) per second -- exact for a sliding
  * window that the burst filled.  Requests are then paced at that rate (with
- * the usual headroom).  429s of requests that were already out when the
+ * the usual headroom), once LEARN_MIN_ANSWERS answers make the rate worth
+ * believing.  429s of requests that were already out when the
  * rate was cut say nothing new and are ignored.  Each answer lets the
  * learnt limit grow back slowly, never past what the provider announced.
  */
 void
-ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s)
+ratelimit_learn_429(ProviderId provider, double retry_after_s)
 {
 	ProviderPace *pace = pace_for(provider);
 	TimestampTz now = GetCurrentTimestamp();
-	double		wait_s = retry_after_s > 0 ? retry_after_s : 1.0;
+	/* no wait said counts as 1 s; the caller passes none past max_retry_wait (1 h) */
+	double		wait_s = retry_after_s < 0 ? 1.0 : Min(retry_after_s, (double) SECS_PER_HOUR);
+	int64		wait_us = (int64) (wait_s * USECS_PER_SEC);
 
 	SpinLockAcquire(&pace->mutex);
-	if (now >= pace->quiet_until && pace->seen_since > 0)
+	if (now >= pace->quiet_until && pace->seen_since > 0 &&
+		pace->seen_answered >= LEARN_MIN_ANSWERS)
 	{
 		double		span_s = (now - pace->seen_since) / (double) USECS_PER_SEC + wait_s;
-		double		limit = pace->seen_answered * (window_ms / 1000.0) / Max(span_s, 1.0);
+		/* at least one request a minute */
+		double		rate = Max(pace->seen_answered / Max(span_s, 1.0), 1.0 / 60);
 
-		limit = Max(limit, 1.0);
-		if (pace->learnt_limit <= 0)
-			pace->first_learnt = pace->learnt_limit = limit;
+		if (pace->learnt_rate <= 0)
+			pace->first_learnt = pace->learnt_rate = rate;
 		else
 		{
 			/*
@@ -244,10 +258,10 @@ ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s)
 			 * are not about the rate (a provider's own trouble) cannot
 			 * spiral the pace down to nothing
 			 */
-			pace->learnt_limit = Max(Min(limit, pace->learnt_limit * 0.9),
-									 pace->first_learnt / 2);
+			pace->learnt_rate = Max(Min(rate, pace->learnt_rate * 0.9),
+									pace->first_learnt / 2);
 		}
-		pace->seen_since = TimestampTzPlusMilliseconds(now, (int) (wait_s * 1000));
+		pace->seen_since = now + wait_us;
 		pace->seen_answered = 0;
 		pace->quiet_until = pace->seen_since + USECS_PER_SEC / 2;
 		pace->next_learnt = Max(pace->next_learnt, pace->seen_since);
@@ -255,18 +269,19 @@ ratelimit_learn_429(ProviderId provider, int window_ms, double retry_after_s)
 	SpinLockRelease(&pace->mutex);
 }
 
-/* OpenAI's x-ratelimit-limit-requests: the limit itself, per window */
+/* OpenAI's x-ratelimit-limit-requests: the limit itself, per window_ms */
 void
-ratelimit_learn_announced(ProviderId provider, double limit)
+ratelimit_learn_announced(ProviderId provider, double limit, int window_ms)
 {
 	ProviderPace *pace = pace_for(provider);
+	double		rate = limit * 1000.0 / Max(window_ms, 1);
 
-	if (limit <= 0)
+	if (rate <= 0)
 		return;
 	SpinLockAcquire(&pace->mutex);
-	pace->announced_limit = limit;
-	if (pace->learnt_limit <= 0 || pace->learnt_limit > limit)
-		pace->learnt_limit = limit;
+	pace->announced_rate = rate;
+	if (pace->learnt_rate <= 0 || pace->learnt_rate > rate)
+		pace->learnt_rate = rate;
 	SpinLockRelease(&pace->mutex);
 }
 
@@ -277,26 +292,37 @@ ratelimit_learn_answer(ProviderId provider)
 
 	SpinLockAcquire(&pace->mutex);
 	pace->seen_answered++;
-	if (pace->learnt_limit > 0)
+	if (pace->learnt_rate > 0)
 	{
-		pace->learnt_limit *= LEARN_GROWTH;
-		if (pace->announced_limit > 0)
-			pace->learnt_limit = Min(pace->learnt_limit, pace->announced_limit);
+		pace->learnt_rate *= LEARN_GROWTH;
+		if (pace->announced_rate > 0)
+			pace->learnt_rate = Min(pace->learnt_rate, pace->announced_rate);
 	}
 	SpinLockRelease(&pace->mutex);
 }
 
-/* What was learnt, for ctr_dist.rate_limits: 0 when nothing */
+/* Forget every learnt limit (ctr_dist.forget_learnt_limits) */
+static void
+forget_learnt(ProviderPace *pace)
+{
+	SpinLockAcquire(&pace->mutex);
+	pace->learnt_rate = pace->announced_rate = pace->first_learnt = 0;
+	pace->next_learnt = pace->seen_since = pace->quiet_until = 0;
+	pace->seen_answered = 0;
+	SpinLockRelease(&pace->mutex);
+}
+
+/* What was learnt, requests per second, for hedging: 0 when nothing */
 double
-ratelimit_learnt_limit(ProviderId provider)
+ratelimit_learnt_rate(ProviderId provider)
 {
 	ProviderPace *pace = pace_for(provider);
-	double		limit;
+	double		rate;
 
 	SpinLockAcquire(&pace->mutex);
-	limit = pace->learnt_limit;
+	rate = pace->learnt_rate;
 	SpinLockRelease(&pace->mutex);
-	return limit;
+	return rate;
 }
 
 void
@@ -335,8 +361,8 @@ ctr_dist_rate_limits(PG_FUNCTION_ARGS)
 	{
 		ProviderPace *pace = &shared_pace->providers[i];
 		ProviderPace copy;
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
 
 		SpinLockAcquire(&pace->mutex);
 		copy = *pace;
@@ -348,7 +374,31 @@ ctr_dist_rate_limits(PG_FUNCTION_ARGS)
 			values[2] = TimestampTzGetDatum(copy.paused_until);
 		else
 			nulls[2] = true;
+		if (copy.learnt_rate > 0)
+			values[3] = Float8GetDatum(copy.learnt_rate * 60);	/* per minute */
+		else
+			nulls[3] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(ctr_dist_forget_learnt_limits);
+
+/*
+ * ctr_dist.forget_learnt_limits(): the learnt limits of every provider are
+ * forgotten, in shared memory (preloaded) and in this backend; the next
+ * 429s teach them again.  Superuser only (EXECUTE revoked from PUBLIC).
+ */
+Datum
+ctr_dist_forget_learnt_limits(PG_FUNCTION_ARGS)
+{
+	for (int i = 0; i < PROVIDER_MOCK; i++)
+	{
+		if (shared_pace)
+			forget_learnt(&shared_pace->providers[i]);
+		if (local_initialized)
+			forget_learnt(&local_pace.providers[i]);
+	}
+	PG_RETURN_VOID();
 }

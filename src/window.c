@@ -26,14 +26,11 @@
 
 #include "budget.h"
 #include "prompt.h"
-#include "ratelimit.h"
 #include "stats.h"
 #include "window.h"
 
 static double ctr_max_cost = 0;
 
-/* Requests in flight per provider, as a multiple of its concurrency */
-#define WINDOW_PER_SLOT 2
 /* Batches in the window, as a multiple of those that can be in flight */
 #define WINDOW_AHEAD 16
 #define WINDOW_MAX_SLOTS 8192
@@ -73,8 +70,8 @@ play_index(CallState *cs, ProviderId id)
 }
 
 /* The budget refused a request (budget.h): nothing more is read or sent */
-static bool
-over_budget(CallState *cs)
+bool
+window_over_budget(CallState *cs)
 {
 	return cs->channels != NULL && budget_stopped(channels_budget(cs->channels));
 }
@@ -152,8 +149,8 @@ free_ad_text(CallState *cs, AdAnswer *ad)
 	ad->text = NULL;
 }
 
-static void
-send_ad(CallState *cs, BatchSlot *slot, int a, int play)
+void
+window_send_ad(CallState *cs, BatchSlot *slot, int a, int play)
 {
 	AdAnswer   *ad = &slot->ads[a];
 	JobSpec		spec;
@@ -221,7 +218,7 @@ grow_batches(CallState *cs, const PersonaBatch *first)
 static void
 fill_window(CallState *cs, PersonaReader *reader)
 {
-	while (!reader->eof && !over_budget(cs) &&
+	while (!reader->eof && !window_over_budget(cs) &&
 		   cs->next_read - cs->next_emit < cs->window &&
 		   (cs->text_bytes < WINDOW_MAX_TEXT_BYTES || cs->next_read == cs->next_emit))
 	{
@@ -261,12 +258,15 @@ fill_window(CallState *cs, PersonaReader *reader)
 				slot->ads[a].state = SLOT_DONE;
 			slot->pending = 0;
 			slot->state = SLOT_DONE;
+			cs->text_bytes -= slot->batch.text_len;
+			pfree(slot->batch.text);
+			slot->batch.text = NULL;
 			cs->null_answers += (int64) slot->batch.n * cs->nads;
 			continue;
 		}
 		/* every ad of a batch to the same provider, back to back */
 		for (int a = 0; a < cs->nads; a++)
-			send_ad(cs, slot, a, cs->next_pick);
+			window_send_ad(cs, slot, a, cs->next_pick);
 		cs->next_pick = -1;
 	}
 }
@@ -379,8 +379,8 @@ handle_result(CallState *cs, const ChannelResult *res)
 			elog(ERROR, "result for batch " INT64_FORMAT " has %d answers, expected %d",
 				 res->batch_no, res->n, slot->batch.n);
 		if (!ad->twinned)
-			hedge_note_answer(&cs->hedge,
-							  (t->last_answer - ad->sent_at) / 1000.0);
+			hedge_note_answer(&cs->hedge, play, (t->last_answer - ad->sent_at) / 1000.0);
+		ad->play = play;		/* the provider that answered, for the rows */
 		ad->values = MemoryContextAlloc(slot->cxt, res->n);
 		memcpy(ad->values, res->clicks, res->n);
 		ad->model = MemoryContextStrdup(slot->cxt,
@@ -406,7 +406,7 @@ handle_result(CallState *cs, const ChannelResult *res)
 	}
 
 	/* fail over to the next provider in play that has not tried it */
-	for (int k = 1; k < cs->nplay && !over_budget(cs); k++)
+	for (int k = 1; k < cs->nplay && !window_over_budget(cs); k++)
 	{
 		int			next = (play + k) % cs->nplay;
 
@@ -415,7 +415,7 @@ handle_result(CallState *cs, const ChannelResult *res)
 			cs->failovers++;
 			t->failovers++;
 			stats_count_failover(res->provider);
-			send_ad(cs, slot, res->ad_no, next);
+			window_send_ad(cs, slot, res->ad_no, next);
 			return;
 		}
 	}
@@ -426,9 +426,9 @@ handle_result(CallState *cs, const ChannelResult *res)
 	 * provider's recovery.  A request is given up only when every provider
 	 * in play did all it could.
 	 */
-	if (!res->exhausted && !t->out && !over_budget(cs))
+	if (!res->exhausted && !t->out && !window_over_budget(cs))
 	{
-		send_ad(cs, slot, res->ad_no, play);
+		window_send_ad(cs, slot, res->ad_no, play);
 		return;
 	}
 	ad->answered = false;
@@ -441,109 +441,6 @@ handle_result(CallState *cs, const ChannelResult *res)
 	ereport(DEBUG1,
 			(errmsg("batch " INT64_FORMAT " (ad %d) could not be answered: %s",
 					res->batch_no + 1, res->ad_no + 1, res->reason)));
-}
-
-/*
- * Can provider i take a twin now: in play, with room, and not held back by
- * a rate limit?  Where requests are paced to a limit (P_rpm, P_tpm, or one
- * learnt from 429s), or a quarter of them waited for one or were refused
- * with 429, a slow request is waiting its turn, and a twin there would
- * only take the turn of the next batch.
- */
-static bool
-twin_fits(CallState *cs, int i)
-{
-	const ProviderTally *t = &cs->tally[i];
-
-	return !t->out && cs->play[i].rpm <= 0 && cs->play[i].tpm <= 0 &&
-		t->throttled * 4 <= t->requests && t->paced * 4 <= t->results &&
-		ratelimit_learnt_limit(cs->play[i].id) <= 0 &&
-		t->outstanding < WINDOW_PER_SLOT * cs->play[i].max_concurrency;
-}
-
-/*
- * Where a twin of a slow request can go: a provider that has not tried it,
- * the least busy first; with none, the provider it is at, on another
- * connection.  -1: nowhere now.
- */
-static int
-twin_target(CallState *cs, const AdAnswer *ad)
-{
-	int			best = -1;
-	double		best_load = 0;
-
-	for (int i = 0; i < cs->nplay; i++)
-	{
-		double		load = (double) cs->tally[i].outstanding / Max(cs->play[i].max_concurrency, 1);
-
-		if ((ad->tried & (1u << i)) || !twin_fits(cs, i))
-			continue;
-		if (best < 0 || load < best_load)
-		{
-			best = i;
-			best_load = load;
-		}
-	}
-	if (best < 0 && twin_fits(cs, ad->play))
-		best = ad->play;
-	return best;
-}
-
-/*
- * Send a twin of each request that has been out longer than requests
- * usually take (hedge.h).  Returns how long the window may sleep before a
- * request out now becomes slow, in ms, or -1 for as long as it likes.
- */
-static long
-send_twins(CallState *cs)
-{
-	double		slow_ms;
-	TimestampTz now;
-	double		wait_ms = -1;
-
-	if (!hedge_enabled() || cs->channels == NULL || over_budget(cs) ||
-		(slow_ms = hedge_slow_after_ms(&cs->hedge)) < 0)
-		return -1;
-	now = GetCurrentTimestamp();
-	if (now - cs->hedge.last_check < HEDGE_CHECK_MS * 1000L)
-		return HEDGE_CHECK_MS;
-	cs->hedge.last_check = now;
-
-	for (int64 b = cs->next_emit; b < cs->next_read; b++)
-	{
-		BatchSlot  *slot = slot_for(cs, b);
-
-		if (slot->state != SLOT_SENT)
-			continue;
-		for (int a = 0; a < cs->nads; a++)
-		{
-			AdAnswer   *ad = &slot->ads[a];
-			double		out_ms = (now - ad->sent_at) / 1000.0;
-			int			twin;
-
-			/* out_ms is since its latest request: a twin that is slow too gets one */
-			if (ad->state != SLOT_SENT || ad->inflight >= HEDGE_MAX_INFLIGHT)
-				continue;
-			if (out_ms < slow_ms)
-			{
-				if (wait_ms < 0 || slow_ms - out_ms < wait_ms)
-					wait_ms = slow_ms - out_ms;
-				continue;
-			}
-			if (!hedge_may_twin(&cs->hedge))
-				return -1;
-			if ((twin = twin_target(cs, ad)) < 0)
-			{
-				wait_ms = HEDGE_CHECK_MS;
-				continue;
-			}
-			cs->hedge.twins++;
-			cs->tally[twin].twins++;
-			ad->twinned = true;
-			send_ad(cs, slot, a, twin);
-		}
-	}
-	return wait_ms < 0 ? -1 : Max((long) ceil(wait_ms), HEDGE_CHECK_MS);
 }
 
 /* Hand every finished batch at the head of the window on; true if any */
@@ -626,7 +523,7 @@ window_run(CallState *cs, Oid relid, int batch_size)
 
 		CHECK_FOR_INTERRUPTS();
 		fill_window(cs, &reader);
-		if (over_budget(cs))
+		if (window_over_budget(cs))
 		{
 			int64		outstanding = 0;
 
@@ -645,9 +542,9 @@ window_run(CallState *cs, Oid relid, int batch_size)
 		if (progress)
 			note_progress(cs);
 		/* twins of slow requests take room before new batches do */
-		sleep_ms = send_twins(cs);
+		sleep_ms = hedge_send_twins(cs);
 		/* over budget, nothing is handed on: the call ends in an error */
-		if (!over_budget(cs) && emit_ready(cs))
+		if (!window_over_budget(cs) && emit_ready(cs))
 			progress = true;
 		if (reader.eof && cs->next_emit == cs->next_read)
 			break;

@@ -30,6 +30,8 @@
 #include "report.h"
 
 #define CTR_MAX_ADS 32
+/* Requests out per provider (in flight or queued), as a multiple of its concurrency */
+#define WINDOW_PER_SLOT 2
 
 typedef enum SlotState
 {
@@ -117,6 +119,10 @@ typedef struct CallState
 } CallState;
 
 extern void window_define_settings(void);
+
+/* for hedge.c: send one ad of a batch to a provider; has the budget said stop? */
+extern void window_send_ad(CallState *cs, BatchSlot *slot, int a, int play);
+extern bool window_over_budget(CallState *cs);
 
 /*
  * Run the call: cs->play, plan, what, nads, ads, platform, kind and sink

@@ -16,9 +16,11 @@ use CtrDistTest;
 my $seconds = $ENV{SOAK_SECONDS} // 120;
 my ($server, $base) = CtrDistTest::start_provider_server();
 my $node = CtrDistTest::new_node('soak', keys => 1,
-	# mmap segments are files of this cluster's own, so leaks can be counted
+	# mmap segments are files of this cluster's own, so leaks can be counted;
+	# DeepSeek's limit is configured (and never binds) so that its random
+	# 429s do not teach a rate that would keep the wide calls narrow
 	conf => "max_worker_processes = 40\nmax_connections = 60\nlog_min_messages = warning\n"
-	  . "dynamic_shared_memory_type = mmap\n");
+	  . "dynamic_shared_memory_type = mmap\nctr_dist.deepseek_rpm = 1000000000\n");
 CtrDistTest::configure_providers($node, $base);
 CtrDistTest::create_tagged_personas($node, 'small', 500);
 CtrDistTest::set_server($base, q({"seed": 11, "latency_ms": 50, "faults": [

@@ -115,6 +115,15 @@ is($node->safe_psql('postgres', qq{
 	  FROM ctr_dist.comparisons c WHERE c.id = $id}),
 	'succeeded,2,600,1:0.4:- 2:0.5:0.114866 3:0.4:1.000000',
 	'compare_run: stored with every answer and Holm-adjusted p-values');
+# an array that does not start at 1: ad 1 is its first element all the same
+my $id0 = $node->safe_psql('postgres', q{
+	SELECT ctr_dist.compare_run('panel', '[0:1]={"Running shoes want:ADONE","Trail shoes want:ADTWO"}'::text[], 25)});
+is($node->safe_psql('postgres', qq{
+	SELECT c.status || ' ' || string_agg(a.ad_no || ':' || a.ad || ':' || a.ctr, ' ' ORDER BY a.ad_no)
+	  FROM ctr_dist.comparisons c JOIN ctr_dist.comparison_ads a ON a.comparison_id = c.id
+	 WHERE c.id = $id0 GROUP BY c.status}),
+	'succeeded 1:Running shoes want:ADONE:0.4 2:Trail shoes want:ADTWO:0.5',
+	'compare_run: an array with other bounds is stored ad by ad');
 is($node->safe_psql('postgres', qq{
 	SELECT string_agg(segment || '/' || ad_no || ':' || clicks || '/' || n || ':' || round(w.low::numeric, 3), ' ' ORDER BY segment, ad_no)
 	  FROM (SELECT p.segment, a.ad_no, sum(a.answer) AS clicks, count(a.answer) AS n

@@ -69,6 +69,24 @@ my ($ret, $cmp, $cerr) = $node->psql('postgres', $timeout . q{
 	  FROM ctr_compare('tagged', ARRAY['Gym want:CLICK', 'Spa want:CLICK'], 20)});
 is($cmp, '1:2000,2:2000', 'comparison: every persona answered for every ad');
 
+# the provider column names the provider that answered: after 20 requests
+# some openai answers take 0.7 s and half of deepseek's 3 s, so an openai
+# request whose twin went to deepseek often answers first
+CtrDistTest::set_server($base, '{"seed": 5, "latency_ms": 30, "faults": ['
+	. '{"kind": "slow_body", "provider": "openai", "rate": 0.3, "after": 20, "params": {"seconds": 0.7}},'
+	. '{"kind": "slow_body", "provider": "deepseek", "rate": 0.5, "after": 20, "params": {"seconds": 3}}]}');
+my ($mismatched, $twins) = (0, 0);
+for my $run (1 .. 3)
+{
+	my ($r, $o, $e) = $node->psql('postgres', q{
+		SELECT count(*) FILTER (WHERE (provider = 'openai') <> (model LIKE 'gpt%'))
+		  FROM ctr_predict('tagged', 20, ad => 'Gym', providers => '{openai,deepseek}')});
+	$mismatched += $o;
+	$twins += ($e =~ /; (\d+) slow requests? got a twin/)[0] // 0;
+}
+cmp_ok($twins, '>=', 1, "provider column: twins went out ($twins)");
+is($mismatched, 0, 'provider column: each row names the provider whose model answered');
+
 # hedging off: a hung request holds its batch until the request timeout
 ($out, $err, $wall, $hung) = call('hedge off', "20, ad => 'Gym'", 'SET ctr_dist.hedge = off;');
 is($out, '2000|2000|0|0', 'hedge off: every prediction exact');

@@ -45,13 +45,13 @@ sub run
 my $limited = '{"window_s": 5, "rpm": 40, "latency_ms": 20}';
 my ($out, $requests, $refused) = run('unconfigured, 429s only', $limited);
 is($out, '6000|6000|0|0', 'unconfigured limits: every prediction exact');
-cmp_ok($refused, '<=', 0.06 * $requests, "unconfigured limits: at most 6 % of requests refused ($refused of $requests)");
+cmp_ok($refused, '<=', 0.08 * $requests, "unconfigured limits: at most 8 % of requests refused ($refused of $requests)");
 cmp_ok($refused, '>=', 1, 'unconfigured limits: the limits did show (as 429s)');
 
 # preloaded: the next call starts from what this one learnt
 ($out, $requests, $refused) = run('unconfigured, learnt before', $limited);
 is($out, '6000|6000|0|0', 'learnt in an earlier call: every prediction exact');
-cmp_ok($refused, '<=', 0.02 * $requests, "learnt in an earlier call: at most 2 % refused ($refused of $requests)");
+cmp_ok($refused, '<=', 0.03 * $requests, "learnt in an earlier call: at most 3 % refused ($refused of $requests)");
 
 # configured limits: no 429 at all
 $node->safe_psql('postgres', q{
@@ -60,6 +60,37 @@ $node->safe_psql('postgres', q{
 ($out, $requests, $refused) = run('configured', $limited);
 is($out, '6000|6000|0|0', 'configured limits: every prediction exact');
 is($refused, 0, 'configured limits: no 429');
+
+is($node->safe_psql('postgres', q{SELECT string_agg(provider, ',' ORDER BY provider) FROM ctr_dist.rate_limits WHERE learnt_rpm > 0}),
+	'deepseek,gemini,openai', 'ctr_dist.rate_limits shows what was learnt, for each provider');
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM RESET ctr_dist.openai_rpm; ALTER SYSTEM RESET ctr_dist.deepseek_rpm;
+	ALTER SYSTEM RESET ctr_dist.gemini_rpm; SELECT pg_reload_conf();});
+
+# a 429 that asks for a wait past ctr_dist.max_retry_wait teaches nothing:
+# that request goes elsewhere or gives up, and the provider stays usable
+$node->safe_psql('postgres', 'SELECT ctr_dist.forget_learnt_limits()');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM ctr_dist.rate_limits WHERE learnt_rpm > 0}), '0',
+	'forget_learnt_limits: nothing learnt any more');
+CtrDistTest::set_server($base, '{"latency_ms": 20, "faults": ['
+	. '{"kind": "rate_limit", "provider": "openai", "after": 10, "first": 11, "params": {"seconds": 3600, "signal": "retry_after"}}]}');
+my $t0 = time;
+my ($ret, $err);
+($ret, $out, $err) = CtrDistTest::run_exact($node, 'tagged', "20, ad => 'Gym', providers => '{openai}'",
+	pre => 'SET statement_timeout = 20000; SET ctr_dist.max_retry_wait = 5000;');
+cmp_ok(time - $t0, '<', 15, 'a Retry-After of an hour costs that request, not the call');
+CtrDistTest::set_server($base, '{"latency_ms": 20}');
+($ret, $out, $err) = CtrDistTest::run_exact($node, 'tagged', "20, ad => 'Gym', providers => '{openai}'",
+	pre => 'SET statement_timeout = 20000;');
+is($out, '6000|6000|0|0', 'the next call answers every persona');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM ctr_dist.rate_limits WHERE learnt_rpm > 0}), '0',
+	'the hour-long wait taught no limit');
+
+# a role without superuser cannot make every session forget
+$node->safe_psql('postgres', 'CREATE ROLE nobody_special LOGIN');
+($ret, $out, $err) = $node->psql('postgres', 'SELECT ctr_dist.forget_learnt_limits()',
+	extra_params => [ '-U', 'nobody_special' ]);
+like($err, qr/permission denied for function forget_learnt_limits/, 'forget_learnt_limits: superuser only');
 
 $node->stop;
 CtrDistTest::stop_provider_server($server);
