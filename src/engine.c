@@ -549,8 +549,13 @@ settle_attempt(Engine *engine, EngineJob *job, Outcome *out)
 				job->counters.soft++;
 			else
 				job->counters.transient++;
-			/* an open breaker sends a job elsewhere, if it has an elsewhere */
-			if (breaker_is_open(&engine->breaker[p]) && !job->last_resort)
+			/*
+			 * A job with an elsewhere goes there at once, not after a
+			 * backoff here: another provider answers sooner than this one
+			 * recovers, and nothing is sent twice.  The last provider to
+			 * try it retries with backoff (window.c sends it back).
+			 */
+			if (!job->last_resort)
 			{
 				finish_job(engine, job, out->cls, NULL, false);
 				return;

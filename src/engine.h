@@ -95,7 +95,8 @@ typedef struct JobSpec
 	const char *ad;				/* the ad itself, for the mock; NULL in workers */
 	uint64		cache_key;		/* the same for every ad of a batch (prompt caches) */
 	bool		last_resort;	/* no other provider is left for it: wait out an
-								 * open breaker, use every retry */
+								 * open breaker, use every retry; else a
+								 * transient failure sends it back at once */
 } JobSpec;
 
 typedef struct EngineJob
@@ -119,8 +120,9 @@ typedef struct EngineJob
 
 	/* result, once the job is on the done list */
 	OutcomeClass cls;
-	bool		exhausted;		/* this provider did all it could (false: the
-								 * breaker sent it back before its retries) */
+	bool		exhausted;		/* this provider did all it could (false: it
+								 * sent it back before its retries, for a
+								 * provider that has not tried it) */
 	uint8	   *clicks;			/* n answers when cls == OUTCOME_OK (0/1 or percent) */
 	int64		tokens_in;
 	int64		tokens_out;
