@@ -36,6 +36,10 @@ PRICES = {"openai": (0.15, 0.60), "deepseek": (0.14, 0.28), "gemini": (0.10, 0.4
 OLD_PATTERN = r"(?ms)^\[Persona (\d+)\]\n(.*?)(?=^\[Persona \d+\]$|\Z)"
 OLD_KNOBS = {"persona_pattern": OLD_PATTERN, "json_object_key": None}
 AD = "Gym"
+# the share of a provider's input price a cached prompt token costs, for the default models
+# (/work/shared/reference/providers-2026-12.md): gpt-4o-mini reads at 50 %, DeepSeek's cache
+# hits at about 2 % of the miss price, gemini-2.5-flash-lite 0.01 of 0.10
+CACHED_SHARE = {"openai": 0.5, "deepseek": 0.02, "gemini": 0.1}
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 # the fault matrix of test/t/004_resilience.pl, from the file both read
@@ -83,7 +87,10 @@ def server_summary(st):
     """What a run did to the server: 429s, rates, tokens, faults, per provider."""
     out = {"http_429": 0, "rejections": 0, "requests": 0, "faults": 0, "tokens_in": 0,
            "tokens_out": 0, "answered_personas": 0, "max_rate_observed": 0, "cost_usd": 0.0,
-           "max_in_flight": 0, "by_provider": {}}
+           "max_in_flight": 0, "by_provider": {}, "fault_kinds": {},
+           # None: this server does not report cached tokens
+           "tokens_cached": 0 if all("tokens_cached" in st[p] for p in PROVIDERS) else None,
+           "cost_cached_usd": 0.0}
     for p in PROVIDERS:
         s = st[p]
         n429 = int(s["status"].get("429", 0))
@@ -100,10 +107,19 @@ def server_summary(st):
         pin, pout = PRICES[p]
         cost = (s["tokens_in"] * pin + s["tokens_out"] * pout) / 1e6
         out["cost_usd"] += cost
-        out["by_provider"][p] = {"requests": s["requests"], "http_429": n429,
+        for k, v in s["faults"].items():
+            out["fault_kinds"][k] = out["fault_kinds"].get(k, 0) + v
+        cached = s.get("tokens_cached")
+        if out["tokens_cached"] is not None:
+            out["tokens_cached"] += cached
+            # the same at list prices with the cached tokens at their discount
+            out["cost_cached_usd"] += cost - cached * pin * (1 - CACHED_SHARE[p]) / 1e6
+        out["by_provider"][p] = {"requests": s["requests"], "http_429": n429, "tokens_cached": cached,
                                  "max_rate_observed": s["max_rate_observed"],
                                  "tokens_in": s["tokens_in"], "tokens_out": s["tokens_out"],
                                  "answered_personas": s["answered_personas"], "faults": nf}
+    if out["tokens_cached"] is None:
+        out["cost_cached_usd"] = None
     out["violations"] = sum(st.get("violation_counts", {}).values())
     return out
 
@@ -352,9 +368,225 @@ def sc_concurrency(server, port, tmp, reps):
     return {"params": {"n": n, "rpm": rpm, "window_s": win, "latency_ms": lat,
                        "sessions": sessions, "batch": 50}, "runs": runs}
 
+# ---------------------------------------------------------------- scenarios 7-8, 10 (issues 16, 17)
+
+def exact_shares(shares):
+    """Fault rates such that each kind hits its share of all requests: the server tries the
+    faults in order, each with its own draw, so a later one only sees what the earlier missed."""
+    out, left = [], 1.0
+    for kind, share, params in shares:
+        f = {"kind": kind, "rate": round(share / left, 6)}
+        if params:
+            f["params"] = params
+        out.append(f)
+        left -= share
+    return out
+
+
+# issue 17, item 1: 10 % 500, 10 % 503, 5 % resets, 5 % hangs, 5 % prose, 5 % wrong
+# length, 5 % keep-alive blank lines, of all requests; a hang outlasts the 3 s timeout
+HANG_MATRIX = [("http_500", 0.10, None), ("http_503", 0.10, None), ("reset", 0.05, None),
+               ("hang", 0.05, {"seconds": 10}), ("prose", 0.05, None),
+               ("wrong_length", 0.05, None),
+               ("keepalive_blank_lines", 0.05, {"seconds": 0.2, "interval_ms": 50})]
+
+
+def log_intervals(path, t0, t1):
+    """(start, end) wall-clock seconds of every provider request the server's log shows
+    ending within [t0, t1]; the log's "t" is the end, "ms" the time since arrival."""
+    out = []
+    if not path or not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            t, ms = e.get("t"), e.get("ms")
+            if t is None or ms is None or not (t0 <= t <= t1):
+                continue
+            out.append((t - ms / 1000.0, t))
+    return out
+
+
+def idle_stretch(iv):
+    """The longest time between the first request's arrival and the last one's end with
+    nothing in flight at the server, and the sum of all such times (seconds)."""
+    if not iv:
+        return None, None
+    iv.sort()
+    longest = total = 0.0
+    end = iv[0][1]
+    for a, b in iv[1:]:
+        if a > end:
+            longest = max(longest, a - end)
+            total += a - end
+        end = max(end, b)
+    return round(longest, 3), round(total, 3)
+
+
+def concurrency_total():
+    """Requests ctr_dist may have in flight at once: the sum of P_max_concurrency."""
+    return sum(int(psql(f"SHOW ctr_dist.{p}_max_concurrency;").stdout.strip()) for p in PROVIDERS)
+
+
+def sc_hangs(server, port, tmp, reps):
+    n = env_int("BENCH_HANG_PERSONAS", 5000)
+    lat = env_int("BENCH_HANG_LATENCY_MS", 0)
+    timeout_s = env_float("BENCH_HANG_TIMEOUT_S", 3)
+    create_table("bp_hang", n)
+    knobs = {"seed": 7, "latency_ms": lat, "faults": exact_shares(HANG_MATRIX)}
+    setup = f"SET ctr_dist.request_timeout = '{int(timeout_s * 1000)}ms';"
+    conc = concurrency_total()
+    runs = []
+    for rep in range(1, reps + 1):
+        log(f"hangs rep {rep}/{reps}: {n} personas, clean run first, then the fault matrix "
+            f"with hangs, request_timeout {timeout_s:g} s, {lat} ms per request")
+        clean = ctr_run(server, {"latency_ms": lat}, "bp_hang", n, setup)
+        t0 = time.time()
+        r = ctr_run(server, knobs, "bp_hang", n, setup)
+        t1 = time.time() + 1
+        hangs = r["server"]["fault_kinds"].get("hang", 0)
+        bound = clean["wall_s"] + hangs * timeout_s / conc
+        longest, total = idle_stretch(log_intervals(SERVER_LOG, t0, t1)) if SERVER_LOG else (None, None)
+        r.update({"rep": rep, "clean_wall_s": clean["wall_s"], "clean_exact": clean["exact"],
+                  "hangs": hangs, "concurrency": conc, "bound_s": round(bound, 3),
+                  "ratio": round(r["wall_s"] / bound, 3), "idle_longest_s": longest,
+                  "idle_total_s": total})
+        log(f"  clean {clean['wall_s']} s; {hangs} hangs x {timeout_s:g} s / {conc} -> bound "
+            f"{bound:.2f} s; wall / bound {r['ratio']}; longest idle {longest} s (total {total} s)")
+        runs.append(r)
+    return {"params": {"n": n, "batch": 50, "latency_ms": lat, "timeout_s": timeout_s,
+                       "setup": setup, "knobs": knobs, "concurrency": conc,
+                       "shares": [[k, sh] for k, sh, _ in HANG_MATRIX]}, "runs": runs}
+
+
+def sc_limits(server, port, tmp, reps):
+    n = env_int("BENCH_LIMITS_PERSONAS", 10000)
+    rpm = env_int("BENCH_LIMITS_RPM", 40)
+    win = env_int("BENCH_LIMITS_WINDOW_S", 10)
+    create_table("bp_lim", n)
+    knobs = {"rpm": rpm, "window_s": win}
+    # the window is the fake server's time scale (10 s stands for a minute), not a limit
+    clock = f"SET ctr_dist.rate_limit_window = '{win}s';"
+    configured = clock + "".join(f"SET ctr_dist.{p}_rpm = {rpm};" for p in PROVIDERS)
+    runs = []
+    # every unconfigured run first: the first of them is a new user's first call (later
+    # ones may use what earlier calls learnt, shared when preloaded)
+    for mode, setup in (("unconfigured", clock), ("configured", configured)):
+        for rep in range(1, reps + 1):
+            log(f"limits rep {rep}/{reps}, {mode}: {n} personas, server rpm {rpm} per {win} s "
+                f"per provider")
+            r = ctr_run(server, knobs, "bp_lim", n, setup)
+            r.update({"rep": rep, "mode": mode})
+            runs.append(r)
+    return {"params": {"n": n, "rpm": rpm, "window_s": win, "batch": 50,
+                       "unconfigured": clock, "configured": configured}, "runs": runs}
+
+
+def compare_ads(k):
+    """k ads of different lengths; the test server clicks on CLICK for all of them."""
+    base = ["Premium fitness subscription - first month free",
+            "Premium fitness subscription - 20% off the first year",
+            "Home workout app - 7-day trial",
+            "Running shoes, buy one pair get the second half price",
+            "Meal-kit delivery: three dinners a week, cancel anytime",
+            "Budget airline: weekend city breaks from 39 dollars",
+            "Online course: learn data analysis in eight weeks",
+            "Electric bike rental by the month, helmet included",
+            "Organic coffee beans roasted to order, free shipping",
+            "Streaming service with no ads for the first three months"]
+    return [base[i % len(base)] + ("" if i < len(base) else f" (variant {i // len(base) + 1})")
+            for i in range(k)]
+
+
+def add_summaries(sums):
+    """The server_summary() of several runs, added up (the figures scenario 10 reports)."""
+    out = {}
+    for k in ("http_429", "requests", "tokens_in", "tokens_out", "tokens_cached", "cost_usd",
+              "cost_cached_usd", "faults"):
+        vals = [x[k] for x in sums]
+        out[k] = None if any(v is None for v in vals) else sum(vals)
+    out["by_provider"] = {}
+    for p in PROVIDERS:
+        bp = [x["by_provider"][p] for x in sums]
+        out["by_provider"][p] = {k: None if any(b.get(k) is None for b in bp) else sum(b[k] for b in bp)
+                                 for k in ("requests", "tokens_in", "tokens_out", "tokens_cached")}
+    return out
+
+
+def psql_notice_cost(stderr):
+    m = re.findall(r"estimated cost \$([0-9.]+)", stderr)
+    return sum(float(x) for x in m) if m else None
+
+
+def sc_compare(server, port, tmp, reps):
+    n = env_int("BENCH_CMP_PERSONAS", 1000)
+    k = env_int("BENCH_CMP_ADS", 10)
+    lat = env_int("BENCH_CMP_LATENCY_MS", 500)
+    psql(f"\\set tab bp_cmp\n\\set n {n}\n" + open(os.path.join(HERE, "personas_real.sql")).read())
+    clicks = int(psql("SELECT count(*) FROM bp_cmp WHERE tag = 'CLICK';").stdout.strip())
+    ads = compare_ads(k)
+    arr = "ARRAY[" + ", ".join("'" + a.replace("'", "''") + "'" for a in ads) + "]"
+    knobs = {"latency_ms": lat}
+    runs = []
+    for rep in range(1, reps + 1):
+        # ctr_compare: one call, every ad on the same panel (a new config empties the caches)
+        log(f"compare rep {rep}/{reps}: ctr_compare of {k} ads x {n} real-sized personas, {lat} ms")
+        server.set(knobs)
+        t0 = time.monotonic()
+        p = psql(f"\\timing on\nSELECT ad_no, answered, ctr, cost_usd FROM ctr_compare('bp_cmp', {arr});\n",
+                 check=False)
+        wall_c = time.monotonic() - t0
+        srv = server_summary(server.stats())
+        res = [l.split("|") for l in p.stdout.splitlines() if re.fullmatch(r"\d+\|\d+\|[^|]*\|[^|]*", l)]
+        tm = next((l for l in p.stdout.splitlines() if l.startswith("Time: ")), None)
+        exact = len(res) == k and all(int(a) == n and c != "" and abs(float(c) - clicks / n) < 1e-9
+                                      for _, a, c, _ in res)
+        runs.append({"system": "ctr_compare", "rep": rep, "n": n, "ads": k, "server": srv,
+                     "wall_s": round(float(tm.split()[1]) / 1000, 3) if tm else round(wall_c, 3),
+                     "exact": exact, "ctr_dist_cost_usd": sum(float(x[3]) for x in res if x[3]) if res else None,
+                     "ok": p.returncode == 0, "notice": p.stderr.strip()[-1500:]})
+        log(f"  ctr_compare: wall {runs[-1]['wall_s']} s, every ad exact {exact}, tokens in "
+            f"{srv['tokens_in']}, cached {srv['tokens_cached']}, requests {srv['requests']}")
+        if p.returncode != 0:
+            log("    psql: " + p.stderr.strip()[-500:])
+        # the same ads as separate ctr_predict calls, one after the other: "cold", each with
+        # empty caches (runs further apart than a cache lives: each pays for the whole panel),
+        # and "warm", back to back (ctr_predict sends the panel first too, so a run reads the
+        # panel that the run before it left in the cache)
+        for mode in ("cold", "warm"):
+            log(f"compare rep {rep}/{reps}: {k} separate ctr_predict runs, caches {mode}")
+            server.set(knobs)
+            walls, exacts, costs, sums = [], [], [], []
+            for a in ads:
+                if mode == "cold" and a != ads[0]:
+                    sums.append(server_summary(server.stats()))
+                    server.set(knobs)
+                sql = exact_sql("bp_cmp").replace(f"ad => '{AD}'", "ad => '" + a.replace("'", "''") + "'")
+                sql = sql.replace("strpos(t.description, 'CLICK') > 0", "t.tag = 'CLICK'")
+                q = psql(sql, check=False)
+                rows, ex, nulls, mock, ms, notice = parse_exact(q)
+                walls.append(ms / 1000 if ms is not None else None)
+                exacts.append(ex)
+                costs.append(psql_notice_cost(q.stderr))
+            sums.append(server_summary(server.stats()))
+            srv = add_summaries(sums)
+            runs.append({"system": "separate_" + mode, "rep": rep, "n": n, "ads": k, "server": srv,
+                         "wall_s": round(sum(w for w in walls if w is not None), 3),
+                         "exact": all(e == n for e in exacts),
+                         "ctr_dist_cost_usd": sum(c for c in costs if c is not None) if any(costs) else None})
+            log(f"  separate ({mode}): wall {runs[-1]['wall_s']} s, exact {runs[-1]['exact']}, tokens in "
+                f"{srv['tokens_in']}, cached {srv['tokens_cached']}, requests {srv['requests']}")
+    return {"params": {"n": n, "ads": k, "latency_ms": lat, "batch": 50, "clicks": clicks,
+                       "ad_list": ads, "cached_share": CACHED_SHARE}, "runs": runs}
+
 
 SCENARIOS = {"latency": sc_latency, "rate": sc_rate, "faults": sc_faults,
-             "tokens": sc_tokens, "concurrency": sc_concurrency}
+             "tokens": sc_tokens, "concurrency": sc_concurrency,
+             "hangs": sc_hangs, "limits": sc_limits, "compare": sc_compare}
+SERVER_LOG = None
 
 
 def key_files():
@@ -376,6 +608,9 @@ def key_files():
 
 
 def scenarios(args):
+    global SERVER_LOG
+    SERVER_LOG = args.server_log
+    meta = json.load(open(args.meta_json)) if args.meta_json and os.path.exists(args.meta_json) else {}
     server = Server(args.port)
     base = server.base
     psql(f"""
@@ -401,6 +636,7 @@ CREATE EXTENSION IF NOT EXISTS ctr_dist;
             t0 = time.monotonic()
             res = SCENARIOS[name](server, args.port, tmp, reps)
             res["seconds"] = round(time.monotonic() - t0, 1)
+            res["ran"] = {k: meta.get(k) for k in ("date", "so", "commit", "load")}
             results[name] = res
             log(f"== {name} done in {res['seconds']} s")
             with open(args.json, "w") as f:
@@ -445,6 +681,13 @@ def report(args):
     def by(sc, system):
         return [r for r in res.get(sc, {}).get("runs", []) if r.get("system") == system]
 
+    def stamp(sc):
+        """When a scenario ran, if not in this run (a subset run keeps the others' results)."""
+        ran = res.get(sc, {}).get("ran") or {}
+        if not ran.get("date") or ran.get("date") == meta.get("date"):
+            return ""
+        return f" (run {ran['date']}, {ran.get('so') or '?'}, commit {ran.get('commit') or '?'})"
+
     # 1. latency
     if "latency" in res:
         P = res["latency"]["params"]
@@ -453,7 +696,7 @@ def report(args):
         cw = [r["wall_s"] for r in c]
         bw = [r["wall_s"] for r in b]
         ratio = [w / lat for w in cw]
-        name = f"1 latency: {P['n']:,} personas, batch 50, 3 providers, {P['latency_ms']} ms/request"
+        name = f"1 latency{stamp('latency')}: {P['n']:,} personas, batch 50, 3 providers, {P['latency_ms']} ms/request"
         rows.append((name, "wall s", cell(cw), cell(bw), "", ""))
         rows.append(("", "wall / one latency", cell(ratio), cell([w / lat for w in bw]), "≤ 1.2 (ctr_dist)",
                      verdict(med(ratio) <= 1.2, max(ratio) <= 1.2)))
@@ -471,7 +714,7 @@ def report(args):
         busiest = -(-batches // 3)
         cw = [r["wall_s"] for r in c]
         c429 = [r["server"]["http_429"] for r in c]
-        name = (f"2 rate: {P['n']:,} personas = {batches} batches, server rpm {P['rpm']} per "
+        name = (f"2 rate{stamp('rate')}: {P['n']:,} personas = {batches} batches, server rpm {P['rpm']} per "
                 f"{P['window_s']} s window per provider (ctr_dist set to match)")
         rows.append((name, "HTTP 429s (server)", cell(c429, "{:.0f}"),
                      cell([r["server"]["http_429"] for r in b], "{:.0f}"), "0 (ctr_dist)",
@@ -497,7 +740,7 @@ def report(args):
         c, b = by("faults", "ctr_dist"), by("faults", "baseline")
         ce = [r["exact"] / r["n"] * 100 if r["exact"] is not None else 0 for r in c]
         be = [r["exact"] / r["n"] * 100 for r in b]
-        name = f"3 faults: {P['n']:,} personas, the fault matrix of test/t/004_resilience.pl"
+        name = f"3 faults{stamp('faults')}: {P['n']:,} personas, the fault matrix of test/t/004_resilience.pl"
         rows.append((name, "faults injected by the server", cell([r["server"]["faults"] for r in c], "{:.0f}"),
                      cell([r["server"]["faults"] for r in b], "{:.0f}"), "", ""))
         rows.append(("", "exact predictions (the model's own answer, right)", cell(ce, "{:.2f}", " %"),
@@ -546,7 +789,7 @@ def report(args):
             return None if v is None else pred(v)
 
         name = ("4 overhead and scale (scale.sh: no latency, limits that never bind; "
-                "\"alone\" = count(*) of ctr_predict, \"with the join\" = the exact-check join)")
+                "\"alone\" = count(*) of ctr_predict, \"with the join\" = the exact-check join; when it ran: its details below)")
         first = True
         for n in sizes:
             rows.append((name if first else "", f"CPU µs / persona, N = {n:,}", both(n, "cpu_us_per_persona"),
@@ -601,7 +844,7 @@ def report(args):
     # 5. tokens
     if "tokens" in res:
         c, b = by("tokens", "ctr_dist"), by("tokens", "baseline")
-        name = f"5 tokens: the {res['tokens']['params']['n']:,} sample personas, batch 50"
+        name = f"5 tokens{stamp('tokens')}: the {res['tokens']['params']['n']:,} sample personas, batch 50"
 
         def tk(r):
             s = r["server"]
@@ -640,7 +883,7 @@ def report(args):
         P = res["concurrency"]["params"]
         runs = res["concurrency"]["runs"]
         lim_rate = 3 * P["rpm"] / P["window_s"] * P["batch"]
-        name = (f"6 concurrency: {P['n']:,} personas per session, server rpm {P['rpm']} per "
+        name = (f"6 concurrency{stamp('concurrency')}: {P['n']:,} personas per session, server rpm {P['rpm']} per "
                 f"{P['window_s']} s per provider, {P['latency_ms']} ms/request, ctr_dist set to match, preloaded")
         conc_plot = []
         for k in P["sessions"]:
@@ -658,6 +901,166 @@ def report(args):
             conc_plot.append((k, med(tp), lim_rate, med(mro)))
         plot["concurrency"] = conc_plot
 
+    # 7. fault matrix with hangs (issue 17, item 1)
+    if "hangs" in res:
+        P = res["hangs"]["params"]
+        c = res["hangs"]["runs"]
+        name = (f"7 faults with hangs{stamp('hangs')}: {P['n']:,} personas, "
+                + ", ".join(f"{sh * 100:g} % {k}" for k, sh in P["shares"])
+                + f" of requests; request_timeout {P['timeout_s']:g} s, {P['latency_ms']} ms/request")
+        ce = [r["exact"] / r["n"] * 100 if r["exact"] is not None else 0 for r in c]
+        rows.append((name, "exact predictions", cell(ce, "{:.2f}", " %"), "n/a", "100 %",
+                     verdict(med(ce) == 100, min(ce) == 100)))
+        tot = [r["server"]["requests"] for r in c]
+        rows.append(("", "faults by kind, share of requests (server)",
+                     ", ".join(f"{k} " + cell([r["server"]["fault_kinds"].get(k, 0) / r["server"]["requests"] * 100
+                                               for r in c], "{:.1f}", " %") for k, _ in P["shares"])
+                     + f"; requests {cell(tot, '{:.0f}')}", "n/a", "", ""))
+        rows.append(("", "wall s · the clean run's wall s (no faults, same knobs)",
+                     cell([r["wall_s"] for r in c]) + " · " + cell([r["clean_wall_s"] for r in c]), "n/a", "", ""))
+        rows.append(("", f"bound = clean wall + hangs × {P['timeout_s']:g} s ÷ {P['concurrency']} "
+                         "(the concurrency: Σ P_max_concurrency)",
+                     cell([r["bound_s"] for r in c]) + " s (hangs " + cell([r["hangs"] for r in c], "{:.0f}") + ")",
+                     "n/a", "", ""))
+        ratio = [r["ratio"] for r in c]
+        rows.append(("", "wall ÷ bound", cell(ratio), "n/a", "≤ 1.5",
+                     verdict(med(ratio) <= 1.5, max(ratio) <= 1.5)))
+        il = [r.get("idle_longest_s") for r in c]
+        if any(v is not None for v in il):
+            rows.append(("", "longest stretch with nothing in flight (server log) · all such stretches",
+                         cell(il, "{:.2f}", " s") + " · " + cell([r.get("idle_total_s") for r in c], "{:.2f}", " s"),
+                         "n/a", "", ""))
+        plot["hangs"] = (med(ratio),)
+
+    # 8. unconfigured limits (issue 17, item 2)
+    if "limits" in res:
+        P = res["limits"]["params"]
+        batches = -(-P["n"] // P["batch"])
+        rate = 3 * P["rpm"] / P["window_s"]
+        bound = batches / rate
+        name = (f"8 limits{stamp('limits')}: {P['n']:,} personas = {batches} batches, server rpm {P['rpm']} per "
+                f"{P['window_s']} s per provider (OpenAI: x-ratelimit-* headers; Gemini: RetryInfo; "
+                f"DeepSeek: bare 429s)")
+        for mode in ("unconfigured", "configured"):
+            c = [r for r in res["limits"]["runs"] if r.get("mode") == mode]
+            if not c:
+                continue
+            n429 = [r["server"]["http_429"] for r in c]
+            share = [r["server"]["http_429"] / max(r["server"]["requests"], 1) * 100 for r in c]
+            rb = [r["wall_s"] / bound for r in c]
+            ex = [r["exact"] / r["n"] * 100 if r["exact"] is not None else 0 for r in c]
+            if mode == "unconfigured":
+                label = "no rpm/tpm/concurrency settings (only rate_limit_window = the server's window)"
+                rows.append((name, f"{label}: HTTP 429s · first run", cell(n429, "{:.0f}") + f" · {n429[0]}",
+                             "n/a", "", ""))
+                rows.append(("", "429s ÷ requests", cell(share, "{:.1f}", " %"), "n/a", "≤ 5 %",
+                             verdict(med(share) <= 5, max(share) <= 5)))
+                rows.append(("", f"wall ÷ rate bound ({batches} ÷ {rate:g}/s = {bound:.2f} s)", cell(rb), "n/a",
+                             "≤ 1.15", verdict(med(rb) <= 1.15, max(rb) <= 1.15)))
+            else:
+                rows.append(("", f"P_rpm = {P['rpm']} set: HTTP 429s", cell(n429, "{:.0f}"), "n/a", "0",
+                             verdict(med(n429) == 0, max(n429) == 0)))
+                rows.append(("", "P_rpm set: wall ÷ rate bound", cell(rb), "n/a", "", ""))
+            rows.append(("", f"{mode}: exact predictions", cell(ex, "{:.1f}", " %"), "n/a", "", ""))
+        plot["limits"] = [(mode, med([r["server"]["http_429"] / max(r["server"]["requests"], 1) * 100
+                                      for r in res["limits"]["runs"] if r.get("mode") == mode]))
+                          for mode in ("unconfigured", "configured")]
+
+    # 9. real-sized personas (issue 17, item 3): scale.sh SCALE_PERSONAS=real SCALE_QUERY=count
+    sr = load_csv(args.scale_real_csv)
+    if sr:
+        sizes = sorted({int(r["n"]) for r in sr})
+
+        def colr(n, k):
+            return [float(r[k]) for r in sr if int(r["n"]) == n and r.get(k, "") != ""]
+        name = ("9 real-sized personas (scale.sh SCALE_PERSONAS=real, test/bench/personas_real.sql; "
+                "zero-latency server; `SELECT count(*) FROM ctr_predict(...)`; when it ran: its details below)")
+        first = True
+        for n in sizes:
+            rows.append((name if first else "", f"prompt bytes / persona (4 × server prompt tokens ÷ N), N = {n:,}",
+                         cell(colr(n, "prompt_bytes_per_persona"), "{:.0f}"), "n/a", "~560", ""))
+            first = False
+        for n in sizes:
+            v = colr(n, "cpu_us_per_persona")
+            rows.append(("", f"CPU µs / persona (caller + workers), N = {n:,}", cell(v, "{:.1f}"), "n/a", "≤ 8",
+                         verdict(med(v) <= 8 if v else None)))
+        for n in sizes:
+            rows.append(("", f"caller private memory (peak RssAnon) MB, N = {n:,}",
+                         cell(colr(n, "caller_rssanon_max_mb"), "{:.1f}"), "n/a", "", ""))
+        if 100000 in sizes and 1000000 in sizes:
+            a, b = med(colr(100000, "caller_rssanon_max_mb")), med(colr(1000000, "caller_rssanon_max_mb"))
+            rows.append(("", "caller RssAnon 1M ÷ 100k", f"{b / a:.2f} ({a:.1f} → {b:.1f} MB)", "n/a", "≤ 1.1",
+                         verdict(b / a <= 1.1)))
+        for n in sizes:
+            rows.append(("", f"worker peak RSS MB openai / deepseek / gemini, N = {n:,}",
+                         " / ".join(cell(colr(n, f"{p}_vmhwm_mb"), "{:.1f}") for p in PROVIDERS), "n/a", "", ""))
+        plot["realsize"] = [(n, med(colr(n, "cpu_us_per_persona"))) for n in sizes]
+        for n in sizes:
+            rows.append(("", f"wall s · server CPU s · exact, N = {n:,}",
+                         cell(colr(n, "wall_s")) + " · " + cell(colr(n, "server_cpu_s"), "{:.1f}") + " · "
+                         + ("yes" if all(int(r["rows"]) == n for r in sr if int(r["n"]) == n) else "**no**"),
+                         "n/a", "", ""))
+
+    # 10. a 10-ad comparison (issue 16, item 6)
+    if "compare" in res:
+        P = res["compare"]["params"]
+        cc = [r for r in res["compare"]["runs"] if r["system"] == "ctr_compare"]
+        sep = {m: [r for r in res["compare"]["runs"] if r["system"] == "separate_" + m] for m in ("cold", "warm")}
+        cs, cw = sep["cold"], sep["warm"]
+        name = (f"10 compare{stamp('compare')}: {P['ads']} ads × {P['n']:,} real-sized personas, ctr_compare "
+                f"vs {P['ads']} separate ctr_predict runs, {P['latency_ms']} ms/request (columns: ctr_compare; "
+                "separate runs with cold caches, each paying for the panel · back to back, caches warm)")
+        have_cache = all(r["server"].get("tokens_cached") is not None for r in cc + cs + cw)
+
+        def two(f, fmt, suffix=""):
+            return cell([f(r) for r in cs], fmt, suffix) + " · " + cell([f(r) for r in cw], fmt, suffix)
+        rows.append((name, "prompt tokens billed", cell([r["server"]["tokens_in"] for r in cc], "{:.0f}"),
+                     two(lambda r: r["server"]["tokens_in"], "{:.0f}"), "", ""))
+        if have_cache:
+            share = lambda r: r["server"]["tokens_cached"] / max(r["server"]["tokens_in"], 1) * 100
+            rows.append(("", "cached share of prompt tokens", cell([share(r) for r in cc], "{:.1f}", " %"),
+                         two(share, "{:.1f}", " %"), "", ""))
+        else:
+            rows.append(("", "cached share of prompt tokens", "cached tokens not reported by this server",
+                         "cached tokens not reported by this server", "", ""))
+        rows.append(("", "USD at list prices, no cache discount", cell([r["server"]["cost_usd"] for r in cc], "{:.4f}"),
+                     two(lambda r: r["server"]["cost_usd"], "{:.4f}"), "", ""))
+        key = "cost_cached_usd" if have_cache else "cost_usd"
+        if have_cache:
+            rows.append(("", "USD at list prices, cached tokens discounted (read at: OpenAI 50 %, DeepSeek 2 %, "
+                         "Gemini 10 % of the input price)",
+                         cell([r["server"]["cost_cached_usd"] for r in cc], "{:.4f}"),
+                         two(lambda r: r["server"]["cost_cached_usd"], "{:.4f}"), "", ""))
+        rows.append(("", "ctr_dist's own cost estimate (ctr_compare's cost_usd; the NOTICEs)",
+                     cell([r.get("ctr_dist_cost_usd") for r in cc], "{:.4f}"),
+                     two(lambda r: r.get("ctr_dist_cost_usd"), "{:.4f}"), "", ""))
+        ok = lambda rs: "yes" if rs and all(r["exact"] for r in rs) else "**no**"
+        rows.append(("", "wall s (sum of the queries) · every answer exact",
+                     cell([r["wall_s"] for r in cc]) + " · " + ok(cc),
+                     cell([r["wall_s"] for r in cs]) + " · " + ok(cs) + "; " + cell([r["wall_s"] for r in cw])
+                     + " · " + ok(cw), "", ""))
+        tail = " (cached tokens discounted)" if have_cache else " (no discount: cached tokens not reported by this server)"
+        ratios = [a["server"][key] / b["server"][key] for a, b in zip(cc, cs) if b["server"][key]]
+        rw = [a["server"][key] / b["server"][key] for a, b in zip(cc, cw) if b["server"][key]]
+        rows.append(("", "cost ratio ctr_compare ÷ separate runs, cold caches" + tail, cell(ratios), "", "≤ 0.3",
+                     (verdict(med(ratios) <= 0.3, max(ratios) <= 0.3) if ratios else "–") if have_cache
+                     else "– (no cached-token figures)"))
+        rows.append(("", "cost ratio ctr_compare ÷ separate runs back to back (caches warm)" + tail, cell(rw),
+                     "", "", ""))
+        if have_cache and all("by_provider" in r["server"] for r in cc + cs):
+            def pcost(r, p):
+                b = r["server"]["by_provider"][p]
+                pin, pout = PRICES[p]
+                return ((b["tokens_in"] - b["tokens_cached"] * (1 - CACHED_SHARE[p])) * pin
+                        + b["tokens_out"] * pout) / 1e6
+            rows.append(("", "the same ratio per provider, cold caches: openai / deepseek / gemini "
+                         "(the most a 10-ad panel can save is 9 of its 10 reads at the cached price)",
+                         " / ".join(cell([pcost(a, p) / pcost(b, p) for a, b in zip(cc, cs) if pcost(b, p)])
+                                    for p in PROVIDERS), "", "", ""))
+        plot["compare"] = [(lbl, med([r["server"][key] for r in rs])) for lbl, rs in
+                           (("ctr_compare", cc), ("separate, cold", cs), ("separate, warm", cw))]
+        plot["compare_label"] = "USD, cached tokens discounted" if have_cache else "USD (no cached-token figures)"
+
     # ---- the Markdown
     out = ["# ctr_dist benchmark (`make bench`)", ""]
     if meta:
@@ -665,7 +1068,9 @@ def report(args):
                 f"{meta.get('mem', '?')} RAM, 1-min load {meta.get('load', '?')} at the start; "
                 f"PostgreSQL {meta.get('pg', '?')}, {meta.get('so', '?')}, commit {meta.get('commit', '?')}. "
                 f"Repeats: {meta.get('repeat', '?')} (cells: median (min–max)); the scale runs: see below. "
-                f"Total {meta.get('seconds', '?')} s.", ""]
+                f"Total {meta.get('seconds', '?')} s for scenarios {meta.get('scenarios', '?')}. A scenario "
+                "that did not run this time keeps its last results, marked with when and with which build "
+                "they ran.", ""]
     out += ["Both systems talk to the same local fake provider server (test/provider_server.py), one "
             "after the other within each repeat. The baseline is test/bench/baseline/baseline.py, "
             "the old tool's algorithm; the server reads its `[Persona k]` records with the "
@@ -683,6 +1088,10 @@ def report(args):
     if args.scale_count_md and os.path.exists(args.scale_count_md):
         out += ["## Scale details: ctr_predict alone (scale.sh with SCALE_QUERY=count, `results/scale_count.md`)", "",
                 open(args.scale_count_md).read().strip(), ""]
+    if args.scale_real_md and os.path.exists(args.scale_real_md):
+        out += ["## Scale details: real-sized personas, ctr_predict alone (scenario 9: scale.sh with "
+                "SCALE_PERSONAS=real SCALE_QUERY=count, `results/scale_real.md`)", "",
+                open(args.scale_real_md).read().strip(), ""]
     out += [f"Plot: `{os.path.relpath(args.png, os.path.dirname(args.md))}`", ""]
     text = "\n".join(out)
     with open(args.md, "w") as f:
@@ -747,6 +1156,25 @@ def _gnuplot(args, plot, d):
         panels.append(bar + "set title '6 concurrency: personas/s by sessions'; "
                       f"plot '{f}' using 2:xtic(1) title 'ctr_dist' lc rgb '#3070b0', "
                       "'' using 3 title 'limit' lc rgb '#bbbbbb'")
+    if "hangs" in plot and plot["hangs"][0] is not None:
+        f = dat("hangs.dat", ['"ctr_dist" %s' % plot["hangs"][0]])
+        panels.append(bar + "unset key; set title '7 faults with hangs: wall / bound (dashed: target 1.5)'; "
+                      f"plot '{f}' using 2:xtic(1) lc rgb '#3070b0', 1.5 with lines dt 2 lc rgb 'black'")
+    if "limits" in plot:
+        f = dat("limits.dat", ['"%s" %s' % (m, "?" if v is None else v) for m, v in plot["limits"]])
+        panels.append(bar + "set datafile missing '?'; unset key; "
+                      "set title '8 limits: 429s as % of requests (dashed: target 5 %, unconfigured)'; "
+                      f"plot '{f}' using 2:xtic(1) lc rgb '#c05030', 5 with lines dt 2 lc rgb 'black'")
+    if "realsize" in plot:
+        f = dat("real.dat", ['"%d" %s' % (n, "?" if v is None else v) for n, v in plot["realsize"]])
+        panels.append(bar + "set datafile missing '?'; unset key; "
+                      "set title '9 real-sized personas: CPU us / persona by N (dashed: target 8)'; "
+                      f"plot '{f}' using 2:xtic(1) lc rgb '#3070b0', 8 with lines dt 2 lc rgb 'black'")
+    if "compare" in plot:
+        f = dat("cmp.dat", ['"%s" %s' % (m, "?" if v is None else v) for m, v in plot["compare"]])
+        panels.append(bar + "set datafile missing '?'; unset key; "
+                      "set title '10 ten ads x 1,000 personas: %s'; " % plot.get("compare_label", "USD")
+                      + f"plot '{f}' using 2:xtic(1) lc rgb '#30a050'")
     if not panels:
         return 0
     cols = 3
@@ -771,12 +1199,16 @@ def main():
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--json", required=True)
     s.add_argument("--only", default=" ".join(SCENARIOS))
+    s.add_argument("--server-log", help="the test server's --log file (scenario 7's idle stretches)")
+    s.add_argument("--meta-json", help="the run's meta data, stamped on each scenario")
     r = sub.add_parser("report")
     r.add_argument("--json", required=True)
     r.add_argument("--scale-csv")
     r.add_argument("--scale-md")
     r.add_argument("--scale-count-csv")
     r.add_argument("--scale-count-md")
+    r.add_argument("--scale-real-csv")
+    r.add_argument("--scale-real-md")
     r.add_argument("--md", required=True)
     r.add_argument("--png", required=True)
     r.add_argument("--meta-json")

@@ -2,7 +2,7 @@
 """Helper for test/bench/scale.sh (Python 3 standard library only).
 
   procmon.py run --n N --rep R --table T --csv FILE [--batch 50] [--sample-ms 100]
-                 [--server-pid PID] [--trace FILE]
+                 [--server-pid PID] [--server-url URL] [--trace FILE]
       One measured ctr_predict call.  Opens one psql session (connection settings
       from the PG* environment), reads pg_backend_pid(), sends the benchmark query
       and, while it runs, samples every --sample-ms the calling backend and every
@@ -19,6 +19,7 @@
 """
 import argparse
 import csv
+import json
 import os
 import queue
 import re
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 TICK = os.sysconf("SC_CLK_TCK")
 PROVIDERS = ("openai", "deepseek", "gemini")
@@ -42,7 +44,8 @@ FIELDS = [
     "openai_cpu_s", "deepseek_cpu_s", "gemini_cpu_s",
     "workers_cpu_s", "workers_cpu_reaped_s",
     "cpu_us_per_persona",
-    "server_cpu_s", "temp_mb", "samples", "max_sample_gap_ms", "notice",
+    "server_cpu_s", "temp_mb", "samples", "max_sample_gap_ms",
+    "server_requests", "server_tokens_in", "prompt_bytes_per_persona", "notice",
 ]
 
 
@@ -161,6 +164,20 @@ class Psql:
         self.p.wait(timeout=30)
 
 
+# ---------------------------------------------------------------- the provider server
+
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def server_ctl(url, path, body=None):
+    """GET (or POST body to) a control route of the test provider server."""
+    data = None if body is None else body.encode()
+    req = urllib.request.Request(url + path, data=data, method="GET" if data is None else "POST",
+                                 headers={"Content-Type": "application/json"})
+    with NO_PROXY.open(req, timeout=30) as r:
+        return r.read()
+
+
 # ---------------------------------------------------------------- run
 
 def mb(kb):
@@ -193,6 +210,8 @@ def run(args):
     caller_cpu0 = read_stat(caller)[1]
     pm_children0 = read_stat(postmaster)[2]
     srv0 = read_stat(args.server_pid)[1] if args.server_pid else None
+    if args.server_url:
+        server_ctl(args.server_url, "/_control/reset", "{}")
 
     finder = WorkerFinder(postmaster, caller)
     workers = {}  # pid -> dict(provider, hwm, anon, cpu, samples)
@@ -260,6 +279,12 @@ def run(args):
     ps.close()
     if trace:
         trace.close()
+    # prompt bytes = 4 x the server's prompt tokens (ceil(bytes / 4) per request)
+    sreq = stok = ""
+    if args.server_url:
+        st = json.loads(server_ctl(args.server_url, "/_control/stats"))
+        sreq = sum(st[p]["requests"] for p in PROVIDERS)
+        stok = sum(st[p]["tokens_in"] for p in PROVIDERS)
 
     rows, exact, nulls = (int(x) for x in result.split("|"))
     by_prov = {p: [w for w in workers.values() if w["provider"] == p] for p in PROVIDERS}
@@ -284,6 +309,8 @@ def run(args):
         "server_cpu_s": round(srv, 2) if srv is not None else "",
         "temp_mb": round((int(temp1) - int(temp0)) / 1048576.0, 1),
         "samples": samples, "max_sample_gap_ms": round(max_gap * 1000),
+        "server_requests": sreq, "server_tokens_in": stok,
+        "prompt_bytes_per_persona": round(stok * 4 / args.n, 1) if stok != "" else "",
         "notice": notice,
     }
     new = not os.path.exists(args.csv) or os.path.getsize(args.csv) == 0
@@ -298,7 +325,8 @@ def run(args):
           f"(reaped {row['workers_cpu_reaped_s']}), worker HWM "
           + "/".join(str(row[f'{p}_vmhwm_mb']) for p in PROVIDERS)
           + f" MB, {row['cpu_us_per_persona']} us/persona, server CPU {row['server_cpu_s']} s, "
-          f"temp {row['temp_mb']} MB", flush=True)
+          f"temp {row['temp_mb']} MB"
+          + (f", prompt {row['prompt_bytes_per_persona']} B/persona" if stok != "" else ""), flush=True)
     if notice:
         print("   " + notice, flush=True)
     ok = rows == args.n and exact == args.n
@@ -333,7 +361,7 @@ def report(args):
     by_n = {n: [r for r in rows if int(r["n"]) == n] for n in sizes}
 
     def col(n, key):
-        return [fnum(r[key]) for r in by_n[n]]
+        return [fnum(r.get(key, "")) for r in by_n[n]]
 
     out = []
     if args.meta:
@@ -341,8 +369,8 @@ def report(args):
     out += [
         "| N | runs | exact | wall s | caller peak RSS MB | caller peak anon MB "
         "| worker peak RSS MB openai / deepseek / gemini | caller CPU s | workers CPU s "
-        "| workers CPU s (reaped) | CPU µs / persona | server CPU s | temp MB |",
-        "|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| workers CPU s (reaped) | CPU µs / persona | server CPU s | temp MB | prompt B / persona |",
+        "|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in sizes:
         rs = by_n[n]
@@ -356,7 +384,8 @@ def report(args):
             f"| {cell(col(n, 'caller_cpu_s'), '{:.2f}')} | {cell(col(n, 'workers_cpu_s'), '{:.2f}')} "
             f"| {cell(col(n, 'workers_cpu_reaped_s'), '{:.2f}')} "
             f"| {cell(col(n, 'cpu_us_per_persona'))} "
-            f"| {cell(col(n, 'server_cpu_s'), '{:.1f}')} | {cell(col(n, 'temp_mb'))} |")
+            f"| {cell(col(n, 'server_cpu_s'), '{:.1f}')} | {cell(col(n, 'temp_mb'))} "
+            f"| {cell(col(n, 'prompt_bytes_per_persona'))} |")
     out.append("")
     med = {n: statistics.median(col(n, "wall_s")) for n in sizes}
     ratios = []
@@ -386,6 +415,8 @@ def main():
     r.add_argument("--batch", type=int, default=50)
     r.add_argument("--sample-ms", type=float, default=100)
     r.add_argument("--server-pid", type=int)
+    r.add_argument("--server-url", help="the test server's base URL: its stats are reset before the "
+                   "call and its prompt tokens read after it (prompt_bytes_per_persona)")
     r.add_argument("--csv", required=True)
     r.add_argument("--trace")
     r.add_argument("--query", choices=("join", "count"), default="join",

@@ -17,6 +17,8 @@
 #   SCALE_NAME       file names in SCALE_OUT (default scale: scale.md, scale.csv)
 #   SCALE_SERVER_CONFIG  the provider server's knobs (default: latency 0 and
 #                    rpm/tpm so high that they never bind; see README.md)
+#   SCALE_PERSONAS   small (default: id, age, occupation, tag)
+#                    or real (personas_real.sql: 13 columns, ~560 prompt bytes)
 #
 # Needs the extension installed (make install), pg_virtualenv, psql, python3;
 # run as root (or as a user that may read the postgres processes' /proc files).
@@ -34,12 +36,14 @@ top=$(cd "$here/../.." && pwd)
 : "${SCALE_OUT:=$here/results}"
 : "${SCALE_QUERY:=join}"
 : "${SCALE_NAME:=scale}"
+: "${SCALE_PERSONAS:=small}"
+case $SCALE_PERSONAS in small | real) ;; *) echo "SCALE_PERSONAS must be small or real" >&2; exit 2 ;; esac
 # Without rpm the fake OpenAI advertises 5000 requests/min in x-ratelimit-*
 # headers; past that (N = 1M sends 6,667 OpenAI requests in seconds) ctr_dist
 # rightly paces itself, and the run would measure the limit, not the overhead
 default_config='{"latency_ms": 0, "rpm": 1000000, "tpm": 1000000000}'
 : "${SCALE_SERVER_CONFIG:=$default_config}"
-export SCALE_SIZES SCALE_BATCH SCALE_SAMPLE_MS SCALE_OUT SCALE_SERVER_CONFIG SCALE_QUERY SCALE_NAME
+export SCALE_SIZES SCALE_BATCH SCALE_SAMPLE_MS SCALE_OUT SCALE_SERVER_CONFIG SCALE_QUERY SCALE_NAME SCALE_PERSONAS
 
 if [ "${1:-}" != "--inner" ]; then
 	# ---- outer: the provider server, then the cluster around the inner part
@@ -111,6 +115,11 @@ md="$SCALE_OUT/$SCALE_NAME.md"
 # with bigint arithmetic: g * 7919 overflows int above N = 271,183
 create_table() {
 	local t=$1 n=$2
+	if [ "$SCALE_PERSONAS" = real ]; then
+		psql_q -v tab="$t" -v n="$n" -f "$here/personas_real.sql"
+		psql_q -c CHECKPOINT
+		return
+	fi
 	psql_q <<SQL
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS $t;
@@ -144,7 +153,7 @@ for n in $SCALE_SIZES; do
 		[ -n "${SCALE_TRACE_DIR:-}" ] && trace=(--trace "$SCALE_TRACE_DIR/trace-$n-$rep.csv")
 		python3 "$here/procmon.py" run --n "$n" --rep "$rep" --table "$t" \
 			--batch "$SCALE_BATCH" --sample-ms "$SCALE_SAMPLE_MS" \
-			--server-pid "$SCALE_SERVER_PID" --query "$SCALE_QUERY" --csv "$csv" "${trace[@]}" || failed=1
+			--server-pid "$SCALE_SERVER_PID" --server-url "$base" --query "$SCALE_QUERY" --csv "$csv" "${trace[@]}" || failed=1
 	done
 	psql_q -c "DROP TABLE $t"
 done
@@ -155,6 +164,7 @@ meta="ctr_predict scale benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'): PostgreSQL 
 $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, \
 1-min load average $SCALE_LOAD at the start, \
 commit $commit, $SCALE_SO; \
+personas $SCALE_PERSONAS ($( [ "$SCALE_PERSONAS" = real ] && echo 'test/bench/personas_real.sql' || echo 'id, age, occupation, tag')), \
 batch_size $SCALE_BATCH, 3 providers on the local test server (knobs \`$SCALE_SERVER_CONFIG\`), \
 sampling every $SCALE_SAMPLE_MS ms. Cells: median (min–max) over the runs."
 if [ "$SCALE_QUERY" = count ]; then
