@@ -217,6 +217,9 @@ staged_install() {
 }
 build_all() {
 	cd "$build"
+	# run from make (make test-debug), MAKELEVEL > 0 would make PostgreSQL's
+	# build skip its generated headers (errcodes.h): build as a top-level make
+	unset MAKELEVEL MAKEFLAGS MFLAGS
 	# Debian's 50-per-version-dirs patch makes pkglibdir the system server's
 	# /usr/lib/postgresql/15/lib whatever the prefix: put it back under the
 	# prefix as upstream has it (once: the source serves every variant)

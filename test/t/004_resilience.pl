@@ -73,7 +73,9 @@ CtrDistTest::set_server($base, '{"faults": [{"kind": "http_500", "provider": "op
 is($out, '5000|5000|0|0', '500s everywhere on openai: all predictions exact through the others');
 like($err, qr/breaker trips 1/, '500s: the breaker tripped once');
 $st = CtrDistTest::stats($base);
-cmp_ok($st->{openai}{requests}, '<=', 16, "500s: openai got $st->{openai}{requests} requests, none after the breaker opened");
+# the breaker opens at the 10th failure; what was in flight then (at most
+# openai_max_concurrency, 8) still arrives, nothing after
+cmp_ok($st->{openai}{requests}, '<=', 18, "500s: openai got $st->{openai}{requests} requests, none after the breaker opened");
 
 # all providers down: every row NULL with a WARNING; the call itself succeeds
 CtrDistTest::set_server($base, '{"faults": [{"kind": "auth"}]}');
