@@ -113,7 +113,7 @@ sub setup_node
 			IF id = current_setting('ctr_test.fail_at', true)::int
 			   AND current_setting('ctr_test.pass') = current_setting('ctr_test.fail_pass') THEN
 				SELECT coalesce(sum(in_flight), 0) INTO n FROM ctr_dist.rate_limits;
-				PERFORM pg_sleep(0.3);
+				PERFORM pg_sleep(1);	-- time for the connections to open, on a busy machine too
 				RAISE EXCEPTION 'persona read failed with % requests in flight at %',
 					n, extract(epoch FROM clock_timestamp());
 			END IF;
