@@ -131,7 +131,7 @@ openai_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *
 	/* requests that share a prefix (one batch, several ads) share a cache */
 	if (spec->cache_key != 0 && (plan->sent & PARAM_BIT(PARAM_CACHE_KEY)))
 		cJSON_AddStringToObject(root, "prompt_cache_key",
-								psprintf("ctr-%016" INT64_MODIFIER "x", spec->cache_key));
+								psprintf("ctr-%016llx", (unsigned long long) spec->cache_key));
 
 	json_finish_request(root, req);
 	req->url = psprintf("%s/chat/completions", cfg->base_url);

@@ -270,10 +270,10 @@ engine_settle_attempt(Engine *engine, EngineJob *job, Outcome *out, const Reques
 			take_out_provider(engine, p, out->reason);
 			return;
 		case OUTCOME_PARAM:
-			if (settle_param(engine, job, out, plan))
-				break;
-			/* FALLTHROUGH */
 		case OUTCOME_BUG:
+			/* a parameter the model refuses is sent again without it, once */
+			if (out->cls == OUTCOME_PARAM && settle_param(engine, job, out, plan))
+				break;
 			job->counters.rejected++;
 			engine_finish_job(engine, job, OUTCOME_BUG, NULL, true);
 			return;
