@@ -295,7 +295,15 @@ SKIP:
 	$node->safe_psql('postgres', 'CREATE EXTENSION pg_stat_statements');
 	sql($node, "ALTER SYSTEM SET ctr_dist.openai_api_key = '$ks';\nSET ctr_dist.openai_api_key = '$kr';");
 	my $texts = $node->safe_psql('postgres', 'SELECT string_agg(query, E\'\n\') FROM pg_stat_statements');
-	like($texts, qr/\Q$ks\E/, 'pg_stat_statements: ALTER SYSTEM SET keeps the key in its text (documented)');
+	# 18 normalizes utility statements' constants: the value becomes $1
+	if ($node->pg_version >= 18)
+	{
+		no_key_in($texts, 'pg_stat_statements 18: ALTER SYSTEM SET keeps $1, not the key (documented)', $ks);
+	}
+	else
+	{
+		like($texts, qr/\Q$ks\E/, 'pg_stat_statements: ALTER SYSTEM SET keeps the key in its text (documented)');
+	}
 	no_key_in($texts, 'pg_stat_statements: a refused SET is not kept', $kr);
 	$node->safe_psql('postgres', 'ALTER SYSTEM RESET ctr_dist.openai_api_key');
 }
@@ -313,7 +321,7 @@ SKIP:
 	my ($ret, $out, $err) = sql($node, 'SHOW ctr_dist.openai_api_key', user => 'monitor');
 	is($out, $ks, 'a pg_monitor member can SHOW a key given as the setting (documented)');
 	($ret, $out, $err) = sql($node, 'SHOW ctr_dist.openai_api_key', user => 'mallory');
-	like($err, qr/must be superuser or have privileges of pg_read_all_settings to examine "ctr_dist\.openai_api_key"/,
+	like($err, qr/(?:must be superuser or have privileges of pg_read_all_settings to examine|permission denied to examine) "ctr_dist\.openai_api_key"/,
 		'a role without it cannot');
 	$node->safe_psql('postgres', 'ALTER SYSTEM RESET ctr_dist.openai_api_key');
 	$node->restart;
