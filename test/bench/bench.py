@@ -40,6 +40,9 @@ AD = "Gym"
 # (/work/shared/reference/providers-2026-12.md): gpt-4o-mini reads at 50 %, DeepSeek's cache
 # hits at about 2 % of the miss price, gemini-2.5-flash-lite 0.01 of 0.10
 CACHED_SHARE = {"openai": 0.5, "deepseek": 0.02, "gemini": 0.1}
+# ctr_dist's default prices since issue 15 (README, December 2026): USD per 1M tokens
+# in / cached in / out, for today's default models
+PRICES_NOW = {"openai": (0.10, 0.01, 0.50), "deepseek": (0.15, 0.003, 0.60), "gemini": (0.10, 0.01, 0.40)}
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 # the fault matrix of test/t/004_resilience.pl, from the file both read
@@ -1057,6 +1060,20 @@ def report(args):
                          "(the most a 10-ad panel can save is 9 of its 10 reads at the cached price)",
                          " / ".join(cell([pcost(a, p) / pcost(b, p) for a, b in zip(cc, cs) if pcost(b, p)])
                                     for p in PROVIDERS), "", "", ""))
+
+            def now_cost(r):
+                total = 0.0
+                for p in PROVIDERS:
+                    b = r["server"]["by_provider"][p]
+                    pin, pcached, pout = PRICES_NOW[p]
+                    total += ((b["tokens_in"] - b["tokens_cached"]) * pin + b["tokens_cached"] * pcached
+                              + b["tokens_out"] * pout) / 1e6
+                return total
+            now = [now_cost(a) / now_cost(b) for a, b in zip(cc, cs) if now_cost(b)]
+            rows.append(("", "cost ratio, cold caches, at ctr_dist's default prices for today's default models "
+                         "(OpenAI 0.10 / cached 0.01 / 0.50, DeepSeek 0.15 / 0.003 / 0.60, Gemini 0.10 / 0.01 / 0.40 "
+                         "per 1M tokens)", cell(now), "", "≤ 0.3",
+                         verdict(med(now) <= 0.3, max(now) <= 0.3) if now else "–"))
         plot["compare"] = [(lbl, med([r["server"][key] for r in rs])) for lbl, rs in
                            (("ctr_compare", cc), ("separate, cold", cs), ("separate, warm", cw))]
         plot["compare_label"] = "USD, cached tokens discounted" if have_cache else "USD (no cached-token figures)"
