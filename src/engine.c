@@ -397,24 +397,19 @@ header_count(const char *s)
 static void
 pause_if_exhausted(Engine *engine, ProviderId provider, const HttpHints *hints)
 {
+	long		limit = header_count(hints->ratelimit_limit_requests);
+	long		remaining = header_count(hints->ratelimit_remaining_requests);
 	double		reset;
-	long		limit;
 	double		pause;
 
-	if (engine->configs[provider].rpm <= 0)
-	{
-		long		announced = header_count(hints->ratelimit_limit_requests);
-		long		remaining = header_count(hints->ratelimit_remaining_requests);
-
-		if (announced > 0 && remaining >= 0 && remaining <= announced / 2)
-			ratelimit_learn_announced(provider, (double) announced,
-									  engine->settings.rate_window_ms);
-	}
-	if (strcmp(hints->ratelimit_remaining_requests, "0") != 0)
+	if (engine->configs[provider].rpm <= 0 &&
+		limit > 0 && remaining >= 0 && remaining <= limit / 2)
+		ratelimit_learn_announced(provider, (double) limit,
+								  engine->settings.rate_window_ms);
+	if (remaining != 0)
 		return;
 	/* the budget refills continuously: reset is the time to refill all of it */
 	reset = parse_duration_text(hints->ratelimit_reset_requests);
-	limit = strtol(hints->ratelimit_limit_requests, NULL, 10);
 	pause = reset / Max(limit, 1);
 	if (pause > 0 && pause * 1000.0 <= engine->settings.max_retry_wait_ms)
 		ratelimit_pause(provider, (long) ceil(pause * 1000.0));

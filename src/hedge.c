@@ -137,13 +137,16 @@ hedge_send_twins(CallState *cs)
 	if (!ctr_hedge || cs->channels == NULL || window_over_budget(cs))
 		return -1;
 	for (int i = 0; i < cs->nplay; i++)
-		any |= (slow_ms[i] = slow_after_ms(clock, i)) >= 0;
+		any |= clock->nsamples[i] >= HEDGE_MIN_SAMPLES;
 	if (!any)
 		return -1;
+	/* this runs after every result: the medians only once per check */
 	now = GetCurrentTimestamp();
 	if (now - clock->last_check < HEDGE_CHECK_MS * 1000L)
 		return HEDGE_CHECK_MS;
 	clock->last_check = now;
+	for (int i = 0; i < cs->nplay; i++)
+		slow_ms[i] = slow_after_ms(clock, i);
 	if (!budget_allows_twins(cs))
 		return -1;
 	for (int i = 0; i < cs->nplay; i++)
