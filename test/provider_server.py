@@ -2307,8 +2307,9 @@ class App:
                 return f
         return None
 
-    def process(self, provider, route_params, headers, query, raw, in_flight, seq):
-        """Run one provider request through auth, limiters, validation and faults."""
+    def authorize(self, provider, headers, query):
+        """The key check every route starts with: (cfg, adapter, key, the violations list, a
+        function that records one, and the provider's auth error or None)."""
         cfg = self.config.providers[provider]
         a = ADAPTERS[provider]
         violated = []
@@ -2321,7 +2322,14 @@ class App:
             violate("key sent in URL")
         if key != cfg.key:
             violate("missing API key" if key is None else "wrong API key")
-            return a.auth_error(key, malformed), None, None, violated
+            return cfg, a, key, violated, violate, a.auth_error(key, malformed)
+        return cfg, a, key, violated, violate, None
+
+    def process(self, provider, route_params, headers, query, raw, in_flight, seq):
+        """Run one provider request through auth, limiters, validation and faults."""
+        cfg, a, key, violated, violate, refused = self.authorize(provider, headers, query)
+        if refused is not None:
+            return refused, None, None, violated
         reply = self.request_limits(a, cfg, key, in_flight, raw, route_params)
         if reply is not None:
             return reply, None, None, violated
@@ -2353,19 +2361,9 @@ class App:
         """GET .../models: auth, limits, error faults and reset/hang as for any request, then the
         provider's list (OpenAI with shutdown_date where one is announced, Gemini in
         pages of models_page_size, with token limits and supported methods)."""
-        cfg = self.config.providers[provider]
-        a = ADAPTERS[provider]
-        violated = []
-
-        def violate(text):
-            violated.append(self.violate(provider, text))
-
-        key, in_url, malformed = a.presented_key(headers, query)
-        if in_url:
-            violate("key sent in URL")
-        if key != cfg.key:
-            violate("missing API key" if key is None else "wrong API key")
-            return a.auth_error(key, malformed), None, violated
+        cfg, a, key, violated, violate, refused = self.authorize(provider, headers, query)
+        if refused is not None:
+            return refused, None, violated
         reply = self.request_limits(a, cfg, key, in_flight, b"", ("models", None))
         if reply is not None:
             return reply, None, violated
