@@ -550,7 +550,11 @@ if ((!$only || $only eq 'cron') && $have_cron)
 				  ? "(SELECT pid FROM pg_stat_activity WHERE backend_type = 'ctr_dist worker' AND query LIKE '% in pid $j->{pid}')"
 				  : $j->{pid};
 				my $fn = $j->{end} eq 'cancel' ? 'pg_cancel_backend' : 'pg_terminate_backend';
-				$cron->safe_psql('postgres', "SELECT $fn($target)");
+				# from the watching session: a psql started per job took
+				# ~0.1 s each, which the jobs acted on before waited out
+				$watch->{out} = '';
+				my $sent = session_send($watch, "SELECT $fn($target);");
+				session_wait($watch, $sent, 10);
 			}
 			if (!$active{ $j->{pid} })
 			{
