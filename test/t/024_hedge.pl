@@ -6,7 +6,8 @@
 # ctr_dist.request_timeout, and every prediction is still exact, in the
 # calling backend and in workers, and late losers (a hung request's retry
 # answering after its twin did) are taken in stride.  With ctr_dist.hedge
-# off, the same call waits for the timeout.
+# off, the same call waits for the timeout.  A statement_timeout with
+# twins in flight ends the call cleanly, in workers and in the caller.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -92,6 +93,33 @@ is($mismatched, 0, 'provider column: each row names the provider whose model ans
 is($out, '2000|2000|0|0', 'hedge off: every prediction exact');
 unlike($err, qr/got a twin/, 'hedge off: no twin');
 cmp_ok($wall, '>=', 8, 'hedge off: the call waited for the request timeout');
+
+# abnormal ends with twins in flight: after 20 requests of each provider
+# six in ten hang, more than twins may cover, so the call is still out with
+# originals and twins hung when statement_timeout ends it; in workers and in
+# the calling backend.  Nothing is left behind and the next call is exact.
+for my $mode ([ 'workers', '' ], [ 'calling backend', 'SET ctr_dist.max_workers = 0;' ])
+{
+	my ($what, $pre) = @$mode;
+	CtrDistTest::set_server($base,
+		'{"seed": 9, "latency_ms": 40, "faults": [{"kind": "hang", "rate": 0.6, "after": 20, "params": {"seconds": 60}}]}');
+	my ($r, $o, $e) = $node->psql('postgres', "SET ctr_dist.request_timeout = 20000; $pre SET statement_timeout = '1500ms';"
+		  . " SELECT count(*) FROM ctr_predict('tagged', 20, ad => 'Gym')");
+	like($e, qr/canceling statement due to statement timeout/, "$what: statement_timeout with twins out: PostgreSQL's error");
+	my $st = CtrDistTest::stats($base);
+	my $requests = 0;
+	$requests += $st->{$_}{requests} for qw(openai deepseek gemini);
+	cmp_ok($requests, '>', 60, "$what: requests were out at the end ($requests)");
+	ok($node->poll_query_until('postgres', q{
+		SELECT coalesce(sum(in_flight), 0) = 0 FROM ctr_dist.rate_limits}), "$what: the shared limiter is back to 0");
+	ok($node->poll_query_until('postgres', q{
+		SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'ctr_dist worker'}), "$what: no worker left");
+	CtrDistTest::set_server($base, '{"latency_ms": 5}');
+	($r, $o, $e) = CtrDistTest::run_exact($node, 'tagged', "20, ad => 'Gym'", pre => $pre);
+	is($o, '2000|2000|0|0', "$what: the next call is exact");
+}
+unlike(slurp_file($node->logfile), qr/terminated by signal|server process .* was terminated|all server processes terminated/,
+	'no crash-restart in the server log');
 
 $node->stop;
 CtrDistTest::stop_provider_server($server);
