@@ -64,6 +64,7 @@ echo "== test provider server self-test"
 python3 test/provider_server_selftest.py
 
 echo "== TAP tests"
+status=0
 work=$(mktemp -d /tmp/ctr_dist_tap.XXXXXX)
 # the test modules put clusters and logs under $TESTDIR/tmp_check up to 15,
 # and under $TESTDATADIR and $TESTLOGDIR from 16 on: the same place on all;
@@ -83,9 +84,26 @@ chown -R postgres: "$work"
 	TESTDIR="$work" TESTDATADIR="$work/tmp_check" TESTLOGDIR="$logdir" \
 	PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
 	CTR_DIST_TEST="$work/test" \
-	prove -I "$perl_lib" -I "$work/test/t" ${PROVE_FLAGS:-} "$work"/test/t/*.pl) || {
-	status=$?
-	echo "TAP logs (kept in tmp_check/log):" >&2
-	tail -n 60 "$logdir"/*.log >&2 2>/dev/null || true
-	exit $status
-}
+	prove -I "$perl_lib" -I "$work/test/t" ${PROVE_FLAGS:-} "$work"/test/t/*.pl) 2>&1 | tee "$work/prove.out" || status=$?
+if [ "$status" != 0 ]; then
+	# CI shows the end of the output: the failing tests' own logs (with the
+	# failed checks and their diagnostics), the server logs' ends, and last
+	# of all prove's summary, so the name of what failed is never cut off
+	summary=$(sed -n '/^Test Summary Report/,$p' "$work/prove.out")
+	for t in $(echo "$summary" | sed -n 's|^.*/test/t/\([0-9A-Za-z_]*\)\.pl .*|\1|p'); do
+		echo "== server logs of $t (ends)" >&2
+		for f in "$logdir/${t}_"*.log; do
+			[ -f "$f" ] || continue
+			echo "-- $f" >&2
+			tail -n 25 "$f" >&2 2>/dev/null || true
+		done
+		echo "== failed checks of $t (tmp_check/log/regress_log_$t)" >&2
+		grep -B2 -A12 '^not ok\|^# Looks like\|died' "$logdir/regress_log_$t" 2>/dev/null | tail -n 80 >&2 || true
+	done
+	echo "== TAP failed; logs kept in tmp_check/log" >&2
+	echo "$summary" >&2
+	for t in $(echo "$summary" | sed -n 's|^.*/test/t/\([0-9A-Za-z_]*\)\.pl .*|\1|p'); do
+		grep -h '^not ok' "$logdir/regress_log_$t" 2>/dev/null | head -n 5 | sed "s|^|$t: |" >&2 || true
+	done
+	exit "$status"
+fi
