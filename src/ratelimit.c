@@ -56,6 +56,7 @@ typedef struct ProviderPace
 	TimestampTz next_learnt;	/* the learnt schedule's next slot */
 	TimestampTz seen_since;		/* answers counted since then ... */
 	int64		seen_answered;	/* ... for the next 429 to measure the rate by */
+	TimestampTz seen_last;		/* the latest answer or 429 */
 	uint32		recent;			/* the latest outcomes, a bit each: 1 for a 429 */
 	TimestampTz quiet_until;	/* 429s of requests sent before a cut say nothing */
 } ProviderPace;
@@ -73,7 +74,8 @@ typedef struct ProviderPace
  * ... and only when at least LEARN_RUN of the provider's last LEARN_SPAN
  * outcomes were 429s: a limit refuses requests in runs (whatever is sent
  * past it), while a 429 now and then among answers is the provider's own
- * trouble, which a pause and the halved concurrency answer
+ * trouble, which a pause and the halved concurrency answer (a 429 that
+ * says no wait: the last LEARN_RUN outcomes, all 429s)
  */
 #define LEARN_RUN 4
 #define LEARN_SPAN 20
@@ -202,8 +204,18 @@ ratelimit_acquire(const ProviderConfig *cfg, int window_ms,
 		if (cfg->rpm <= 0 && pace->learnt_rate > 0)
 			pace->next_learnt = Max(pace->next_learnt, now) +
 				(int64) (USECS_PER_SEC * PACE_HEADROOM / pace->learnt_rate);
-		if (pace->seen_since == 0)
+		/*
+		 * Count answers from the first request on, and again after a
+		 * window with nothing in flight: what the provider took before
+		 * that is out of its window and says nothing of its rate
+		 */
+		if (pace->seen_since == 0 ||
+			(pace->in_flight == 1 && pace->seen_last > 0 &&
+			 now - pace->seen_last > (int64) window_ms * 1000))
+		{
 			pace->seen_since = now;
+			pace->seen_answered = 0;
+		}
 	}
 	SpinLockRelease(&pace->mutex);
 
@@ -231,32 +243,44 @@ ratelimit_release(const ProviderConfig *cfg, int window_ms,
 /*
  * Zero-configuration limits.  A provider that answers 429 while no P_rpm is
  * set has shown its limit: it took the answers counted since seen_since,
- * and asks for retry_after_s more before it takes another (1 s when it
- * does not say; the engine passes no 429 whose wait it does not honour,
- * past ctr_dist.max_retry_wait), so its limit is
- * about answers / (elapsed + retry_after) per second -- exact for a sliding
- * window that the burst filled.  Requests are then paced at that rate (with
- * the usual headroom), once LEARN_MIN_ANSWERS answers make the rate worth
- * believing.  429s of requests that were already out when the
- * rate was cut say nothing new and are ignored.  Each answer lets the
- * learnt limit grow back slowly, never past what the provider announced.
+ * and asks for retry_after_s more before it takes another (the engine
+ * passes no 429 whose wait it does not honour, past
+ * ctr_dist.max_retry_wait), so its limit is about answers / (elapsed +
+ * retry_after) per second -- exact for a sliding window that the burst
+ * filled.  A 429 that says no wait (DeepSeek's) is taken for such a
+ * window, window_ms long (ctr_dist.rate_limit_window: a minute, as
+ * providers count): the burst is let in again when its first request
+ * leaves the window, so the wait is what is left of the window (at least
+ * 1 s).  Requests are then paced at that rate (with the usual headroom),
+ * once LEARN_MIN_ANSWERS answers make the rate worth believing.  A 429
+ * with no wait teaches only at the end of LEARN_RUN 429s in a row, since
+ * the rate it implies is the lowest: stray ones among answers must not
+ * slow a run to one window's worth.  429s of requests that were already
+ * out when the rate was cut say nothing new and are ignored.  Each answer
+ * lets the learnt limit grow back slowly, never past what the provider
+ * announced.
  */
 void
-ratelimit_learn_429(ProviderId provider, double retry_after_s)
+ratelimit_learn_429(ProviderId provider, double retry_after_s, int window_ms)
 {
 	ProviderPace *pace = pace_for(provider);
 	TimestampTz now = GetCurrentTimestamp();
-	/* no wait said counts as 1 s; the caller passes none past max_retry_wait (1 h) */
-	double		wait_s = retry_after_s < 0 ? 1.0 : Min(retry_after_s, (double) SECS_PER_HOUR);
-	int64		wait_us = (int64) (wait_s * USECS_PER_SEC);
+	bool		said = retry_after_s >= 0;
+	uint32		run = said ? (1u << LEARN_SPAN) - 1 : (1u << LEARN_RUN) - 1;
 
 	SpinLockAcquire(&pace->mutex);
 	pace->recent = (pace->recent << 1) | 1;
+	pace->seen_last = now;
 	if (now >= pace->quiet_until && pace->seen_since > 0 &&
 		pace->seen_answered >= LEARN_MIN_ANSWERS &&
-		pg_popcount32(pace->recent & ((1u << LEARN_SPAN) - 1)) >= LEARN_RUN)
+		pg_popcount32(pace->recent & run) >= LEARN_RUN)
 	{
-		double		span_s = (now - pace->seen_since) / (double) USECS_PER_SEC + wait_s;
+		double		elapsed_s = (now - pace->seen_since) / (double) USECS_PER_SEC;
+		/* the caller passes no wait past max_retry_wait (at most 1 h) */
+		double		wait_s = said ? Min(retry_after_s, (double) SECS_PER_HOUR)
+			: Max(window_ms / 1000.0 * PACE_HEADROOM - elapsed_s, 1.0);
+		int64		wait_us = (int64) (wait_s * USECS_PER_SEC);
+		double		span_s = elapsed_s + wait_s;
 		/* at least one request a minute */
 		double		rate = Max(pace->seen_answered / Max(span_s, 1.0), 1.0 / 60);
 
@@ -301,9 +325,11 @@ void
 ratelimit_learn_answer(ProviderId provider)
 {
 	ProviderPace *pace = pace_for(provider);
+	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&pace->mutex);
 	pace->seen_answered++;
+	pace->seen_last = now;
 	pace->recent <<= 1;
 	if (pace->learnt_rate > 0)
 	{
@@ -320,7 +346,7 @@ forget_learnt(ProviderPace *pace)
 {
 	SpinLockAcquire(&pace->mutex);
 	pace->learnt_rate = pace->announced_rate = pace->first_learnt = 0;
-	pace->next_learnt = pace->seen_since = pace->quiet_until = 0;
+	pace->next_learnt = pace->seen_since = pace->seen_last = pace->quiet_until = 0;
 	pace->seen_answered = 0;
 	pace->recent = 0;
 	SpinLockRelease(&pace->mutex);

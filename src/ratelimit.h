@@ -40,7 +40,7 @@ extern void ratelimit_release(const ProviderConfig *cfg, int window_ms,
 extern void ratelimit_pause(ProviderId provider, long ms);
 
 /* Learning a request limit no setting gives (zero-configuration limits) */
-extern void ratelimit_learn_429(ProviderId provider, double retry_after_s);
+extern void ratelimit_learn_429(ProviderId provider, double retry_after_s, int window_ms);
 extern void ratelimit_learn_announced(ProviderId provider, double limit, int window_ms);
 extern void ratelimit_learn_answer(ProviderId provider);
 extern double ratelimit_learnt_rate(ProviderId provider);	/* per second */

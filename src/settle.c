@@ -155,7 +155,7 @@ settle_throttle(Engine *engine, EngineJob *job, const Outcome *out)
 	/* and, with no P_rpm and a wait we honour, what rate it takes */
 	if (engine->configs[p].rpm <= 0 &&
 		out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
-		ratelimit_learn_429(p, out->retry_after);
+		ratelimit_learn_429(p, out->retry_after, engine->settings.rate_window_ms);
 	if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
 		++job->throttles > MAX_THROTTLE_WAITS)
 		return -1;

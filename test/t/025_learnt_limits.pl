@@ -44,6 +44,7 @@ sub run
 # (OpenAI also by its x-ratelimit headers); 300 batches need ~12.5 s
 my $limited = '{"window_s": 5, "rpm": 40, "latency_ms": 20}';
 my ($out, $requests, $refused) = run('unconfigured, 429s only', $limited);
+my ($ret, $err);
 is($out, '6000|6000|0|0', 'unconfigured limits: every prediction exact');
 cmp_ok($refused, '<=', 0.10 * $requests, "unconfigured limits: at most 10 % of requests refused ($refused of $requests)");
 cmp_ok($refused, '>=', 1, 'unconfigured limits: the limits did show (as 429s)');
@@ -67,6 +68,50 @@ $node->safe_psql('postgres', q{
 	ALTER SYSTEM RESET ctr_dist.openai_rpm; ALTER SYSTEM RESET ctr_dist.deepseek_rpm;
 	ALTER SYSTEM RESET ctr_dist.gemini_rpm; SELECT pg_reload_conf();});
 
+# the rate learnt is the provider's: answers over the time they took and
+# the wait asked for, or, for a 429 that says no wait (DeepSeek's), what is
+# left of the window (ctr_dist.rate_limit_window) the burst filled
+sub learnt
+{
+	my ($provider) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT round(learnt_rpm) FROM ctr_dist.rate_limits WHERE provider = '$provider'");
+}
+# 40 per 5 s: 480 a minute; 100 batches
+CtrDistTest::create_tagged_personas($node, 'small', 2000);
+for my $p (qw(deepseek gemini))
+{
+	$node->safe_psql('postgres', 'SELECT ctr_dist.forget_learnt_limits()');
+	CtrDistTest::set_server($base, $limited);
+	($ret, $out, $err) = CtrDistTest::run_exact($node, 'small', "20, ad => 'Gym', providers => '{$p}'",
+		pre => 'SET statement_timeout = 60000;');
+	is($out, '2000|2000|0|0', "$p alone, unconfigured: every prediction exact");
+	if ($p eq 'deepseek')
+	{
+		# its bare 429s: the window's rate (without the window it was
+		# read as 40 answers in ~1 s, and cut down from there in runs of 429s)
+		my $rpm = learnt($p);
+		ok($rpm >= 0.6 * 480 && $rpm <= 1.05 * 480, "$p: the rate learnt is the provider's, 480 a minute ($rpm)");
+	}
+	my $st = CtrDistTest::stats($base)->{$p};
+	cmp_ok($st->{rejections}, '<=', 0.08 * $st->{requests},
+		"$p: at most 8 % of its requests refused ($st->{rejections} of $st->{requests})");
+}
+
+# answers count from a provider's first request, and again after a window
+# with nothing in flight: an earlier call's answers say nothing of the rate
+$node->safe_psql('postgres', 'SELECT ctr_dist.forget_learnt_limits()');
+CtrDistTest::set_server($base, '{"latency_ms": 20}');
+($ret, $out, $err) = CtrDistTest::run_exact($node, 'small', "20, ad => 'Gym', providers => '{deepseek}'");
+is($out, '2000|2000|0|0', 'a call without limits: nothing to learn');
+sleep 6;
+CtrDistTest::set_server($base, $limited);
+($ret, $out, $err) = CtrDistTest::run_exact($node, 'small', "20, ad => 'Gym', providers => '{deepseek}'",
+	pre => 'SET statement_timeout = 60000;');
+my $after_idle = learnt('deepseek');
+ok($after_idle >= 0.6 * 480 && $after_idle <= 1.05 * 480,
+	"after an idle window the rate learnt is the limited call's own ($after_idle a minute)");
+
 # a 429 that asks for a wait past ctr_dist.max_retry_wait teaches nothing:
 # that request goes elsewhere or gives up, and the provider stays usable
 $node->safe_psql('postgres', 'SELECT ctr_dist.forget_learnt_limits()');
@@ -75,7 +120,6 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM ctr_dist.rate_limits WHER
 CtrDistTest::set_server($base, '{"latency_ms": 20, "faults": ['
 	. '{"kind": "rate_limit", "provider": "openai", "after": 10, "first": 11, "params": {"seconds": 3600, "signal": "retry_after"}}]}');
 my $t0 = time;
-my ($ret, $err);
 ($ret, $out, $err) = CtrDistTest::run_exact($node, 'tagged', "20, ad => 'Gym', providers => '{openai}'",
 	pre => 'SET statement_timeout = 20000; SET ctr_dist.max_retry_wait = 5000;');
 cmp_ok(time - $t0, '<', 15, 'a Retry-After of an hour costs that request, not the call');
