@@ -67,9 +67,9 @@ slow_after_ms(const HedgeClock *clock, int play)
 /*
  * Can provider i take a twin now: in play, with room, and not held back by
  * a rate limit?  Where requests are paced to a limit (P_rpm, P_tpm, or one
- * learnt from 429s), or a quarter of them waited for one or were refused
- * with 429, a slow request is waiting its turn, and a twin there would
- * only take the turn of the next batch.
+ * learnt from 429s), a 429's wait is not over, or a quarter of them waited
+ * for one or were refused with 429, a slow request is waiting its turn,
+ * and a twin there would only take the turn of the next batch.
  */
 static bool
 twin_fits(CallState *cs, int i)
@@ -78,7 +78,7 @@ twin_fits(CallState *cs, int i)
 
 	return !t->out && cs->play[i].rpm <= 0 && cs->play[i].tpm <= 0 &&
 		t->throttled * 4 <= t->requests && t->paced * 4 <= t->results &&
-		ratelimit_learnt_rate(cs->play[i].id) <= 0 &&
+		!ratelimit_holds_back(cs->play[i].id) &&
 		t->outstanding < WINDOW_PER_SLOT * cs->play[i].max_concurrency;
 }
 

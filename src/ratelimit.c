@@ -352,17 +352,22 @@ forget_learnt(ProviderPace *pace)
 	SpinLockRelease(&pace->mutex);
 }
 
-/* What was learnt, requests per second, for hedging: 0 when nothing */
-double
-ratelimit_learnt_rate(ProviderId provider)
+/*
+ * For hedging: is the provider held back by a limit nobody configured --
+ * paced to a learnt one, or waiting out a 429 now?  (Seen by the calling
+ * backend when preloaded; otherwise only what it learnt itself.)
+ */
+bool
+ratelimit_holds_back(ProviderId provider)
 {
 	ProviderPace *pace = pace_for(provider);
-	double		rate;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		held;
 
 	SpinLockAcquire(&pace->mutex);
-	rate = pace->learnt_rate;
+	held = pace->learnt_rate > 0 || pace->paused_until > now;
 	SpinLockRelease(&pace->mutex);
-	return rate;
+	return held;
 }
 
 void

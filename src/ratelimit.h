@@ -43,6 +43,6 @@ extern void ratelimit_pause(ProviderId provider, long ms);
 extern void ratelimit_learn_429(ProviderId provider, double retry_after_s, int window_ms);
 extern void ratelimit_learn_announced(ProviderId provider, double limit, int window_ms);
 extern void ratelimit_learn_answer(ProviderId provider);
-extern double ratelimit_learnt_rate(ProviderId provider);	/* per second */
+extern bool ratelimit_holds_back(ProviderId provider);
 
 #endif							/* CTR_RATELIMIT_H */
