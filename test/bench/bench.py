@@ -307,9 +307,9 @@ def sc_tokens(server, port, tmp, reps):
     export_jsonl("personas", js)
     log(f"tokens: {n} sample personas")
     server.set({})
-    p = psql(f"\\timing on\nSELECT count(*), count(*) FILTER (WHERE click IS NULL) "
-             f"FROM ctr_predict('personas', 50, ad => 'Premium fitness subscription - first month free');\n",
-             check=False)
+    sql = (f"\\timing on\nSELECT count(*), count(*) FILTER (WHERE click IS NULL) "
+           f"FROM ctr_predict('personas', 50, ad => 'Premium fitness subscription - first month free');\n")
+    p = psql(sql, check=False)
     srv = server_summary(server.stats())
     res = next((l for l in p.stdout.splitlines() if re.fullmatch(r"\d+\|\d+", l)), "0|0")
     rows, nulls = (int(x) for x in res.split("|"))
@@ -317,10 +317,22 @@ def sc_tokens(server, port, tmp, reps):
            "ok": p.returncode == 0 and rows == n}
     log(f"  ctr_dist: rows {rows}, tokens in {srv['tokens_in']}, out {srv['tokens_out']}, "
         f"requests {srv['requests']}")
+    # the same call again while the providers' prompt caches still hold the first one's
+    # prompts (a re-run within the hour: a retry of a pg_cron job, a second look): the
+    # server's statistics start again, its caches do not
+    server.ctl("/_control/reset", {})
+    p = psql(sql, check=False)
+    srv = server_summary(server.stats())
+    res = next((l for l in p.stdout.splitlines() if re.fullmatch(r"\d+\|\d+", l)), "0|0")
+    rows, nulls = (int(x) for x in res.split("|"))
+    rerun = {"system": "ctr_dist_rerun", "n": n, "rows": rows, "nulls": nulls, "server": srv,
+             "ok": p.returncode == 0 and rows == n}
+    log(f"  ctr_dist again, caches warm: rows {rows}, tokens in {srv['tokens_in']}, cached "
+        f"{srv['tokens_cached']}, requests {srv['requests']}")
     # the same table through the baseline, with the same ad
     base = base_run(server, {}, js, n, port, tmp,
                     ad="Premium fitness subscription - first month free")
-    return {"params": {"n": n, "batch": 50}, "runs": [ctr, base]}
+    return {"params": {"n": n, "batch": 50}, "runs": [ctr, base, rerun]}
 
 
 def sc_concurrency(server, port, tmp, reps):
@@ -504,6 +516,23 @@ def compare_ads(k):
             for i in range(k)]
 
 
+def per_1000(b, p, cached_price=True):
+    """USD per 1,000 predictions that provider p answered, from its server figures b, at
+    ctr_dist's default prices for today's default models (PRICES_NOW): the cached prompt
+    tokens at the cached price, or, with cached_price False, every prompt token at the
+    full input price (what the same tokens cost without a prompt cache)."""
+    pin, pcached, pout = PRICES_NOW[p]
+    if not b.get("answered_personas"):
+        return None
+    cached = (b.get("tokens_cached") or 0) if cached_price else 0
+    return ((b["tokens_in"] - cached) * pin + cached * pcached + b["tokens_out"] * pout) / 1e6 \
+        / b["answered_personas"] * 1000
+
+
+def cached_share(b):
+    return (b.get("tokens_cached") or 0) / max(b.get("tokens_in") or 0, 1) * 100
+
+
 def add_summaries(sums):
     """The server_summary() of several runs, added up (the figures scenario 10 reports)."""
     out = {}
@@ -515,7 +544,8 @@ def add_summaries(sums):
     for p in PROVIDERS:
         bp = [x["by_provider"][p] for x in sums]
         out["by_provider"][p] = {k: None if any(b.get(k) is None for b in bp) else sum(b[k] for b in bp)
-                                 for k in ("requests", "tokens_in", "tokens_out", "tokens_cached")}
+                                 for k in ("requests", "tokens_in", "tokens_out", "tokens_cached",
+                                           "answered_personas")}
     return out
 
 
@@ -874,6 +904,17 @@ def report(args):
                     return (s["tokens_in"] * PRICES[p][0] + s["tokens_out"] * PRICES[p][1]) / 1e6 / pers * 1000
                 rows.append(("", f"USD per 1,000 predictions if all on {p} ({PRICES[p][0]}/{PRICES[p][1]})",
                              f"{pc(c[0]):.4f}", f"{pc(b[0]):.4f}", "", ""))
+            rr = by("tokens", "ctr_dist_rerun")
+            for p in PROVIDERS:
+                first = c[0]["server"]["by_provider"][p]
+                again = rr[0]["server"]["by_provider"][p] if rr else None
+                cell5 = f"{per_1000(first, p, False):.4f} (cached {cached_share(first):.0f} %)"
+                if again and again.get("tokens_cached") is not None:
+                    cell5 += (f" · re-run: {per_1000(again, p, False):.4f} without caching, "
+                              f"{per_1000(again, p):.4f} with it ({cached_share(again):.0f} % cached)")
+                rows.append(("", f"USD per 1,000 predictions on {p} at today's default prices "
+                             f"({' / '.join(str(x) for x in PRICES_NOW[p])} in / cached in / out): first run · "
+                             "the same call again, caches warm", cell5, "", "", ""))
             rows.append(("", "requests / rows right / baseline rows padded, trimmed, mock",
                          f"{ct['req']} / {c[0]['rows']} rows, {c[0]['nulls']} NULL",
                          f"{bt['req']} / {b[0].get('llm')} llm, {b[0].get('padded')} padded, "
@@ -1074,6 +1115,17 @@ def report(args):
                          "(OpenAI 0.10 / cached 0.01 / 0.50, DeepSeek 0.15 / 0.003 / 0.60, Gemini 0.10 / 0.01 / 0.40 "
                          "per 1M tokens)", cell(now), "", "≤ 0.3",
                          verdict(med(now) <= 0.3, max(now) <= 0.3) if now else "–"))
+        if have_cache and all("answered_personas" in r["server"]["by_provider"][p] for r in cc + cs + cw
+                              for p in PROVIDERS):
+            for p in PROVIDERS:
+                def two1000(rs):
+                    bs = [r["server"]["by_provider"][p] for r in rs]
+                    return (cell([per_1000(b, p, False) for b in bs], "{:.4f}") + " without caching, "
+                            + cell([per_1000(b, p) for b in bs], "{:.4f}") + " with it ("
+                            + cell([cached_share(b) for b in bs], "{:.0f}", " %") + " cached)")
+                rows.append(("", f"USD per 1,000 predictions on {p} at today's default prices "
+                             f"({' / '.join(str(x) for x in PRICES_NOW[p])} in / cached in / out)",
+                             two1000(cc), two1000(cs) + " · " + two1000(cw), "", ""))
         plot["compare"] = [(lbl, med([r["server"][key] for r in rs])) for lbl, rs in
                            (("ctr_compare", cc), ("separate, cold", cs), ("separate, warm", cw))]
         plot["compare_label"] = "USD, cached tokens discounted" if have_cache else "USD (no cached-token figures)"
