@@ -10,6 +10,7 @@ import re
 from .wire import ceil4, mask_key
 
 PROVIDERS = ("openai", "deepseek", "gemini")
+DEFAULT_PERSONA_PATTERN = r"^\[(\d+)\] (.*)$"
 
 # Knobs allowed at top level and in providers.<name> (the latter wins).
 PER_PROVIDER_DEFAULTS = {
@@ -25,7 +26,7 @@ PER_PROVIDER_DEFAULTS = {
     "unknown_model_status": 404,
     "require_strict": True,
     "json_object_key": "clicks",
-    "persona_pattern": r"^\[(\d+)\] (.*)$",
+    "persona_pattern": DEFAULT_PERSONA_PATTERN,
     "prompt_cache": True,
     "cache_ttl_s": 300,
     "reasoning_scale": 1.0,
@@ -296,9 +297,6 @@ class Config:
         out["model_info"] = self.merged["model_info"]
         out["effective"] = {p: dict(pc.knobs) for p, pc in self.providers.items()}
         return out
-
-
-DEFAULT_PERSONA_PATTERN = r"^\[(\d+)\] (.*)$"
 
 
 def compile_persona_pattern(pattern, where):
