@@ -13,21 +13,21 @@ limits and latency are knobs set with --config or POST /_control/config.
 See PROVIDER_SERVER.md for the full list.
 
 Standard library only, so it runs with any Python 3.11 on the test machine.
-test/provider_server.py starts it; a request flows through the modules in
-this order (config is read by all of them):
+test/provider_server.py starts it.  A request goes down this list; the
+last two, config and wire, serve all the others:
 
-    config             knobs, model table, fault kinds -> Config
+    main               command line, port file, signals, parent watch
     httpd              Handler, FakeServer: read, dispatch, log, transmit
     routes             path -> provider and adapter
     app                App: control operations, auth, limiters, faults, answer
     provider_openai    ChatAdapter, OpenAIAdapter
     provider_deepseek  DeepSeekAdapter
     provider_gemini    GeminiAdapter and Gemini's proto field tables
-    answers            Req, personas and their truth, answer text
     strict             OpenAI strict json_schema rules
+    answers            Req, personas and their truth, answer text
     reply              Reply, HTML error pages, rate-limit signals
     state              per-provider counters, windows, prompt cache
     requestlog         the JSON-lines request log
+    config             knobs, model table, fault kinds -> Config
     wire               stateless helpers (JSON, durations, gzip, ids)
-    main               command line, port file, signals, parent watch
 """
