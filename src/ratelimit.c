@@ -79,6 +79,14 @@ typedef struct ProviderPace
  */
 #define LEARN_RUN 4
 #define LEARN_SPAN 20
+/*
+ * ... or at once when the wait the 429 asks for is at least LEARN_WALL_S
+ * and LEARN_WALL_FACTOR times as long as the answers took: they came far
+ * faster than the provider lets them, and filled its window (a provider's
+ * own trouble asks for a second or so)
+ */
+#define LEARN_WALL_S 2.0
+#define LEARN_WALL_FACTOR 4.0
 
 typedef struct PaceState
 {
@@ -252,7 +260,8 @@ ratelimit_release(const ProviderConfig *cfg, int window_ms,
  * providers count): the burst is let in again when its first request
  * leaves the window, so the wait is what is left of the window (at least
  * 1 s).  Requests are then paced at that rate (with the usual headroom),
- * once LEARN_MIN_ANSWERS answers make the rate worth believing.  A 429
+ * once LEARN_MIN_ANSWERS answers make the rate worth believing and a run
+ * of 429s or one long wait shows a limit (LEARN_RUN, LEARN_WALL_S).  A 429
  * with no wait teaches only at the end of LEARN_RUN 429s in a row, since
  * the rate it implies is the lowest: stray ones among answers must not
  * slow a run to one window's worth.  429s of requests that were already
@@ -267,15 +276,17 @@ ratelimit_learn_429(ProviderId provider, double retry_after_s, int window_ms)
 	TimestampTz now = GetCurrentTimestamp();
 	bool		said = retry_after_s >= 0;
 	uint32		run = said ? (1u << LEARN_SPAN) - 1 : (1u << LEARN_RUN) - 1;
+	double		elapsed_s;
 
 	SpinLockAcquire(&pace->mutex);
 	pace->recent = (pace->recent << 1) | 1;
 	pace->seen_last = now;
+	elapsed_s = Max(now - pace->seen_since, 0) / (double) USECS_PER_SEC;
 	if (now >= pace->quiet_until && pace->seen_since > 0 &&
 		pace->seen_answered >= LEARN_MIN_ANSWERS &&
-		pg_popcount32(pace->recent & run) >= LEARN_RUN)
+		(pg_popcount32(pace->recent & run) >= LEARN_RUN ||
+		 (said && retry_after_s >= Max(LEARN_WALL_S, LEARN_WALL_FACTOR * elapsed_s))))
 	{
-		double		elapsed_s = (now - pace->seen_since) / (double) USECS_PER_SEC;
 		/* the caller passes no wait past max_retry_wait (at most 1 h) */
 		double		wait_s = said ? Min(retry_after_s, (double) SECS_PER_HOUR)
 			: Max(window_ms / 1000.0 * PACE_HEADROOM - elapsed_s, 1.0);
