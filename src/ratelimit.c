@@ -56,7 +56,8 @@ typedef struct ProviderPace
 	TimestampTz next_learnt;	/* the learnt schedule's next slot */
 	TimestampTz seen_since;		/* answers counted since then ... */
 	int64		seen_answered;	/* ... for the next 429 to measure the rate by */
-	TimestampTz seen_last;		/* the latest answer or 429 */
+	TimestampTz seen_last;		/* the latest request, answer or 429 */
+	bool		learnt_bare;	/* learnt_rate read from 429s that said no wait */
 	uint32		recent;			/* the latest outcomes, a bit each: 1 for a 429 */
 	TimestampTz quiet_until;	/* 429s of requests sent before a cut say nothing */
 } ProviderPace;
@@ -223,7 +224,21 @@ ratelimit_acquire(const ProviderConfig *cfg, int window_ms,
 		{
 			pace->seen_since = now;
 			pace->seen_answered = 0;
+
+			/*
+			 * A rate read from 429s that said no wait is the slowest
+			 * reading (a window's worth; it may have been a storm that a
+			 * concurrency cap or trouble caused): it lasts until the
+			 * provider has been idle a window, then is learnt again
+			 */
+			if (pace->learnt_bare)
+			{
+				pace->learnt_rate = pace->announced_rate;
+				pace->first_learnt = 0;
+				pace->learnt_bare = false;
+			}
 		}
+		pace->seen_last = now;
 	}
 	SpinLockRelease(&pace->mutex);
 
@@ -296,7 +311,10 @@ ratelimit_learn_429(ProviderId provider, double retry_after_s, int window_ms)
 		double		rate = Max(pace->seen_answered / Max(span_s, 1.0), 1.0 / 60);
 
 		if (pace->learnt_rate <= 0)
+		{
 			pace->first_learnt = pace->learnt_rate = rate;
+			pace->learnt_bare = !said;
+		}
 		else
 		{
 			/*
@@ -360,6 +378,7 @@ forget_learnt(ProviderPace *pace)
 	pace->next_learnt = pace->seen_since = pace->seen_last = pace->quiet_until = 0;
 	pace->seen_answered = 0;
 	pace->recent = 0;
+	pace->learnt_bare = false;
 	SpinLockRelease(&pace->mutex);
 }
 

@@ -98,12 +98,12 @@ if [ "$status" != 0 ]; then
 			tail -n 25 "$f" >&2 2>/dev/null || true
 		done
 		echo "== failed checks of $t (tmp_check/log/regress_log_$t)" >&2
-		grep -B2 -A12 '^not ok\|^# Looks like\|died' "$logdir/regress_log_$t" 2>/dev/null | tail -n 80 >&2 || true
+		grep -B2 -A12 'not ok\|# Looks like\|died' "$logdir/regress_log_$t" 2>/dev/null | tail -n 80 >&2 || true
 	done
 	echo "== TAP failed; logs kept in tmp_check/log" >&2
 	echo "$summary" >&2
 	for t in $(echo "$summary" | sed -n 's|^.*/test/t/\([0-9A-Za-z_]*\)\.pl .*|\1|p'); do
-		grep -h '^not ok' "$logdir/regress_log_$t" 2>/dev/null | head -n 5 | sed "s|^|$t: |" >&2 || true
+		grep -h 'not ok' "$logdir/regress_log_$t" 2>/dev/null | sed 's/^\[[^]]*\]([^)]*) //' | head -n 5 | sed "s|^|$t: |" >&2 || true
 	done
 	exit "$status"
 fi

@@ -49,7 +49,10 @@ is($out, '6000|6000|0|0', 'unconfigured limits: every prediction exact');
 cmp_ok($refused, '<=', 0.10 * $requests, "unconfigured limits: at most 10 % of requests refused ($refused of $requests)");
 cmp_ok($refused, '>=', 1, 'unconfigured limits: the limits did show (as 429s)');
 # a batch waiting out a 429 gets no twin at a provider that waits too
-cmp_ok($requests - $refused, '<=', 309, 'unconfigured limits: twins took few other batches\' turns ('
+# (twins sent before a provider showed its limit remain: 304-313 answered
+# requests measured; when twins went to providers waiting out a 429,
+# 312-343, median 330)
+cmp_ok($requests - $refused, '<=', 318, 'unconfigured limits: twins took few other batches\' turns ('
 	. ($requests - $refused) . ' answered requests for 300 batches)');
 
 # preloaded: the next call starts from what this one learnt
@@ -113,6 +116,12 @@ CtrDistTest::set_server($base, $limited);
 my $after_idle = learnt('deepseek');
 ok($after_idle >= 0.6 * 480 && $after_idle <= 1.05 * 480,
 	"after an idle window the rate learnt is the limited call's own ($after_idle a minute)");
+# a rate read from bare 429s (a window's worth: the slowest reading, maybe a
+# storm) lasts until the provider has been idle a window
+sleep 6;
+CtrDistTest::set_server($base, '{"latency_ms": 20}');
+($ret, $out, $err) = CtrDistTest::run_exact($node, 'small', "20, ad => 'Gym', providers => '{deepseek}'");
+is($out . '|' . learnt('deepseek'), '2000|2000|0|0|', 'a rate read from bare 429s is forgotten after an idle window');
 
 # a 429 that asks for a wait past ctr_dist.max_retry_wait teaches nothing:
 # that request goes elsewhere or gives up, and the provider stays usable
