@@ -466,6 +466,7 @@ finish_transfer(Engine *engine, Transfer *t, CURLcode code)
 	job->counters.cost_usd += t->cost_usd;
 
 	engine->in_flight[job->provider]--;
+	job->sent_at = t->started;
 	transfer_release(t, &engine->multi, true);
 	engine_settle_attempt(engine, job, &out, &plan);
 	stats_count_attempt(cfg, &out, latency_ms, plan.price_factor, job->retries > retries_before);

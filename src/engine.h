@@ -142,6 +142,7 @@ typedef struct EngineJob
 	int			throttles;		/* rate-limit waits (do not count) */
 	int			param_retries;	/* sent again without a refused parameter */
 	TimestampTz not_before;
+	TimestampTz sent_at;		/* when its latest request left */
 
 	/* result, once the job is on the done list */
 	OutcomeClass cls;

@@ -58,6 +58,10 @@ typedef struct ProviderPace
 	int64		seen_answered;	/* ... for the next 429 to measure the rate by */
 	TimestampTz seen_last;		/* the latest request, answer or 429 */
 	bool		learnt_bare;	/* learnt_rate read from 429s that said no wait */
+	double		bare_rate;		/* a window read from them, not confirmed yet
+								 * (0: none) ... */
+	TimestampTz bare_at;		/* ... when: requests sent later confirm it */
+	TimestampTz bare_wall_end;	/* ... and when the window would let us in */
 	uint32		recent;			/* the latest outcomes, a bit each: 1 for a 429 */
 	TimestampTz quiet_until;	/* 429s of requests sent before a cut say nothing */
 } ProviderPace;
@@ -88,6 +92,8 @@ typedef struct ProviderPace
  */
 #define LEARN_WALL_S 2.0
 #define LEARN_WALL_FACTOR 4.0
+/* a window read from bare 429s is probed this long after: see below */
+#define LEARN_PROBE_US (2 * USECS_PER_SEC)
 
 typedef struct PaceState
 {
@@ -224,6 +230,8 @@ ratelimit_acquire(const ProviderConfig *cfg, int window_ms,
 		{
 			pace->seen_since = now;
 			pace->seen_answered = 0;
+			pace->recent = 0;
+			pace->bare_rate = 0;
 
 			/*
 			 * A rate read from 429s that said no wait is the slowest
@@ -270,22 +278,55 @@ ratelimit_release(const ProviderConfig *cfg, int window_ms,
  * passes no 429 whose wait it does not honour, past
  * ctr_dist.max_retry_wait), so its limit is about answers / (elapsed +
  * retry_after) per second -- exact for a sliding window that the burst
- * filled.  A 429 that says no wait (DeepSeek's) is taken for such a
- * window, window_ms long (ctr_dist.rate_limit_window: a minute, as
- * providers count): the burst is let in again when its first request
- * leaves the window, so the wait is what is left of the window (at least
- * 1 s).  Requests are then paced at that rate (with the usual headroom),
+ * filled.  Requests are then paced at that rate (with the usual headroom),
  * once LEARN_MIN_ANSWERS answers make the rate worth believing and a run
- * of 429s or one long wait shows a limit (LEARN_RUN, LEARN_WALL_S).  A 429
- * with no wait teaches only at the end of LEARN_RUN 429s in a row, since
- * the rate it implies is the lowest: stray ones among answers must not
- * slow a run to one window's worth.  429s of requests that were already
- * out when the rate was cut say nothing new and are ignored.  Each answer
- * lets the learnt limit grow back slowly, never past what the provider
- * announced.
+ * of 429s or one long wait shows a limit (LEARN_RUN, LEARN_WALL_S).  429s
+ * of requests that were already out when the rate was cut say nothing new
+ * and are ignored.  Each answer lets the learnt limit grow back slowly,
+ * never past what the provider announced.
+ *
+ * A 429 that says no wait (DeepSeek's) may be a filled window, window_ms
+ * long (ctr_dist.rate_limit_window: a minute, as providers count) -- the
+ * burst is let in again when its first request leaves it, so the wait is
+ * what is left of the window -- or a storm that a concurrency cap or the
+ * provider's trouble caused, which ends within seconds.  The window
+ * reading is the slowest there is, so it is only a candidate after
+ * LEARN_RUN 429s in a row, and the provider pauses LEARN_PROBE_US: a
+ * request sent after the pause that is refused too confirms it, one sent
+ * after the reading that is answered drops it (the halved concurrency and
+ * the backoff were answer enough).  A window whose wait would pass
+ * max_retry_wait teaches nothing, as such a hint would not.
  */
+static void
+learn(ProviderPace *pace, double rate, TimestampTz now, TimestampTz wall_end, bool bare)
+{
+	if (pace->learnt_rate <= 0)
+	{
+		pace->first_learnt = pace->learnt_rate = rate;
+		pace->learnt_bare = bare;
+	}
+	else
+	{
+		/*
+		 * Paced at what was learnt, and still refused: a little slower, but
+		 * never below half the first estimate, so that 429s that are not
+		 * about the rate (a provider's own trouble) cannot spiral the pace
+		 * down to nothing
+		 */
+		pace->learnt_rate = Max(Min(rate, pace->learnt_rate * 0.9),
+								pace->first_learnt / 2);
+		pace->learnt_bare &= bare;
+	}
+	pace->seen_since = Max(wall_end, now);
+	pace->seen_answered = 0;
+	pace->quiet_until = pace->seen_since + USECS_PER_SEC / 2;
+	pace->next_learnt = Max(pace->next_learnt, pace->seen_since);
+	pace->bare_rate = 0;
+}
+
 void
-ratelimit_learn_429(ProviderId provider, double retry_after_s, int window_ms)
+ratelimit_learn_429(ProviderId provider, double retry_after_s, int window_ms,
+					long max_wait_ms, TimestampTz sent_at)
 {
 	ProviderPace *pace = pace_for(provider);
 	TimestampTz now = GetCurrentTimestamp();
@@ -297,39 +338,34 @@ ratelimit_learn_429(ProviderId provider, double retry_after_s, int window_ms)
 	pace->recent = (pace->recent << 1) | 1;
 	pace->seen_last = now;
 	elapsed_s = Max(now - pace->seen_since, 0) / (double) USECS_PER_SEC;
-	if (now >= pace->quiet_until && pace->seen_since > 0 &&
-		pace->seen_answered >= LEARN_MIN_ANSWERS &&
-		(pg_popcount32(pace->recent & run) >= LEARN_RUN ||
-		 (said && retry_after_s >= Max(LEARN_WALL_S, LEARN_WALL_FACTOR * elapsed_s))))
+	if (!said && pace->bare_rate > 0)
 	{
-		/* the caller passes no wait past max_retry_wait (at most 1 h) */
+		/* a window read from bare 429s: the probe after it refused, confirmed */
+		if (sent_at >= pace->bare_at + LEARN_PROBE_US)
+			learn(pace, pace->bare_rate, now, pace->bare_wall_end, true);
+	}
+	else if (now >= pace->quiet_until && pace->seen_since > 0 &&
+			 pace->seen_answered >= LEARN_MIN_ANSWERS &&
+			 (pg_popcount32(pace->recent & run) >= LEARN_RUN ||
+			  (said && retry_after_s >= Max(LEARN_WALL_S, LEARN_WALL_FACTOR * elapsed_s))))
+	{
+		/* the caller passes no said wait past max_retry_wait (at most 1 h) */
 		double		wait_s = said ? Min(retry_after_s, (double) SECS_PER_HOUR)
 			: Max(window_ms / 1000.0 * PACE_HEADROOM - elapsed_s, 1.0);
-		int64		wait_us = (int64) (wait_s * USECS_PER_SEC);
-		double		span_s = elapsed_s + wait_s;
 		/* at least one request a minute */
-		double		rate = Max(pace->seen_answered / Max(span_s, 1.0), 1.0 / 60);
+		double		rate = Max(pace->seen_answered / Max(elapsed_s + wait_s, 1.0), 1.0 / 60);
+		TimestampTz wall_end = now + (int64) (wait_s * USECS_PER_SEC);
 
-		if (pace->learnt_rate <= 0)
+		if (said)
+			learn(pace, rate, now, wall_end, false);
+		else if (wait_s * 1000.0 <= max_wait_ms)
 		{
-			pace->first_learnt = pace->learnt_rate = rate;
-			pace->learnt_bare = !said;
+			pace->bare_rate = rate;
+			pace->bare_at = now;
+			pace->bare_wall_end = wall_end;
+			/* one probe, when the pause is over, confirms or drops it */
+			pace->paused_until = Max(pace->paused_until, now + LEARN_PROBE_US);
 		}
-		else
-		{
-			/*
-			 * Paced at what was learnt, and still refused: a little slower,
-			 * but never below half the first estimate, so that 429s that
-			 * are not about the rate (a provider's own trouble) cannot
-			 * spiral the pace down to nothing
-			 */
-			pace->learnt_rate = Max(Min(rate, pace->learnt_rate * 0.9),
-									pace->first_learnt / 2);
-		}
-		pace->seen_since = now + wait_us;
-		pace->seen_answered = 0;
-		pace->quiet_until = pace->seen_since + USECS_PER_SEC / 2;
-		pace->next_learnt = Max(pace->next_learnt, pace->seen_since);
 	}
 	SpinLockRelease(&pace->mutex);
 }
@@ -351,7 +387,7 @@ ratelimit_learn_announced(ProviderId provider, double limit, int window_ms)
 }
 
 void
-ratelimit_learn_answer(ProviderId provider)
+ratelimit_learn_answer(ProviderId provider, TimestampTz sent_at)
 {
 	ProviderPace *pace = pace_for(provider);
 	TimestampTz now = GetCurrentTimestamp();
@@ -359,6 +395,9 @@ ratelimit_learn_answer(ProviderId provider)
 	SpinLockAcquire(&pace->mutex);
 	pace->seen_answered++;
 	pace->seen_last = now;
+	/* answered after bare 429s: they were a storm, not a filled window */
+	if (pace->bare_rate > 0 && sent_at > pace->bare_at)
+		pace->bare_rate = 0;
 	pace->recent <<= 1;
 	if (pace->learnt_rate > 0)
 	{
@@ -379,6 +418,7 @@ forget_learnt(ProviderPace *pace)
 	pace->seen_answered = 0;
 	pace->recent = 0;
 	pace->learnt_bare = false;
+	pace->bare_rate = 0;
 	SpinLockRelease(&pace->mutex);
 }
 

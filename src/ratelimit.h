@@ -40,9 +40,10 @@ extern void ratelimit_release(const ProviderConfig *cfg, int window_ms,
 extern void ratelimit_pause(ProviderId provider, long ms);
 
 /* Learning a request limit no setting gives (zero-configuration limits) */
-extern void ratelimit_learn_429(ProviderId provider, double retry_after_s, int window_ms);
+extern void ratelimit_learn_429(ProviderId provider, double retry_after_s, int window_ms,
+								long max_wait_ms, TimestampTz sent_at);
 extern void ratelimit_learn_announced(ProviderId provider, double limit, int window_ms);
-extern void ratelimit_learn_answer(ProviderId provider);
+extern void ratelimit_learn_answer(ProviderId provider, TimestampTz sent_at);
 extern bool ratelimit_holds_back(ProviderId provider);
 
 #endif							/* CTR_RATELIMIT_H */

@@ -155,7 +155,8 @@ settle_throttle(Engine *engine, EngineJob *job, const Outcome *out)
 	/* and, with no P_rpm and a wait we honour, what rate it takes */
 	if (engine->configs[p].rpm <= 0 &&
 		out->retry_after * 1000.0 <= engine->settings.max_retry_wait_ms)
-		ratelimit_learn_429(p, out->retry_after, engine->settings.rate_window_ms);
+		ratelimit_learn_429(p, out->retry_after, engine->settings.rate_window_ms,
+							engine->settings.max_retry_wait_ms, job->sent_at);
 	if (out->retry_after * 1000.0 > engine->settings.max_retry_wait_ms ||
 		++job->throttles > MAX_THROTTLE_WAITS)
 		return -1;
@@ -251,7 +252,7 @@ engine_settle_attempt(Engine *engine, EngineJob *job, Outcome *out, const Reques
 		case OUTCOME_OK:
 			job->counters.answered++;
 			if (engine->configs[p].rpm <= 0)
-				ratelimit_learn_answer(p);
+				ratelimit_learn_answer(p, job->sent_at);
 			/* additive increase back towards the configured concurrency */
 			if (engine->concurrency[p] < engine->configs[p].max_concurrency &&
 				++engine->successes[p] >= 10)
