@@ -186,12 +186,17 @@ class App:
         now = time.monotonic()
         until = now + cfg.cache_ttl_s
         with self.lock:
-            store = self.state[provider].cache.setdefault(req.model, {"seen": {}, "units": {}})
+            store = self.state[provider].cache.setdefault(
+                req.model, {"seen": {}, "units": {}, "sweep_at": 200000})
             seen, unit_set = store["seen"], store["units"]
-            if len(seen) > 200000:          # forget what expired, now and then
+            if len(seen) > store["sweep_at"]:   # forget what expired, now and then
                 for d in (seen, unit_set):
                     for key in [k for k, e in d.items() if e <= now]:
                         del d[key]
+                # the next sweep when the live entries have doubled: a sweep that
+                # frees nothing is not repeated on every request (that made a
+                # million-persona run quadratic)
+                store["sweep_at"] = max(200000, 2 * len(seen))
 
             def alive(d, key):
                 return d.get(key, 0) > now
