@@ -309,26 +309,22 @@ def sc_tokens(server, port, tmp, reps):
     server.set({})
     sql = (f"\\timing on\nSELECT count(*), count(*) FILTER (WHERE click IS NULL) "
            f"FROM ctr_predict('personas', 50, ad => 'Premium fitness subscription - first month free');\n")
-    p = psql(sql, check=False)
-    srv = server_summary(server.stats())
-    res = next((l for l in p.stdout.splitlines() if re.fullmatch(r"\d+\|\d+", l)), "0|0")
-    rows, nulls = (int(x) for x in res.split("|"))
-    ctr = {"system": "ctr_dist", "n": n, "rows": rows, "nulls": nulls, "server": srv,
-           "ok": p.returncode == 0 and rows == n}
-    log(f"  ctr_dist: rows {rows}, tokens in {srv['tokens_in']}, out {srv['tokens_out']}, "
-        f"requests {srv['requests']}")
+
+    def run(system):
+        p = psql(sql, check=False)
+        srv = server_summary(server.stats())
+        res = next((l for l in p.stdout.splitlines() if re.fullmatch(r"\d+\|\d+", l)), "0|0")
+        rows, nulls = (int(x) for x in res.split("|"))
+        log(f"  {system}: rows {rows}, tokens in {srv['tokens_in']}, cached {srv['tokens_cached']}, "
+            f"out {srv['tokens_out']}, requests {srv['requests']}")
+        return {"system": system, "n": n, "rows": rows, "nulls": nulls, "server": srv,
+                "ok": p.returncode == 0 and rows == n}
+    ctr = run("ctr_dist")
     # the same call again while the providers' prompt caches still hold the first one's
     # prompts (a re-run within the hour: a retry of a pg_cron job, a second look): the
     # server's statistics start again, its caches do not
     server.ctl("/_control/reset", {})
-    p = psql(sql, check=False)
-    srv = server_summary(server.stats())
-    res = next((l for l in p.stdout.splitlines() if re.fullmatch(r"\d+\|\d+", l)), "0|0")
-    rows, nulls = (int(x) for x in res.split("|"))
-    rerun = {"system": "ctr_dist_rerun", "n": n, "rows": rows, "nulls": nulls, "server": srv,
-             "ok": p.returncode == 0 and rows == n}
-    log(f"  ctr_dist again, caches warm: rows {rows}, tokens in {srv['tokens_in']}, cached "
-        f"{srv['tokens_cached']}, requests {srv['requests']}")
+    rerun = run("ctr_dist_rerun")
     # the same table through the baseline, with the same ad
     base = base_run(server, {}, js, n, port, tmp,
                     ad="Premium fitness subscription - first month free")
