@@ -4,9 +4,15 @@
  *	  curl multi driven from a WaitEventSet: sockets, timer, signals.
  *
  * curl tells us which sockets it wants watched (CURLMOPT_SOCKETFUNCTION)
- * and when it next needs a call (CURLMOPT_TIMERFUNCTION).  multi_wait()
- * puts those sockets, the latch and postmaster death in one WaitEventSet,
- * sleeps until one fires or the timer is due, and hands the events to
+ * and when it next needs a call (CURLMOPT_TIMERFUNCTION).  On Linux the
+ * socket callback keeps curl's sockets in an epoll set of our own, and the
+ * WaitEventSet -- built once -- holds the latch, postmaster death and that
+ * one epoll descriptor, which is readable while any of curl's sockets is
+ * ready: a request costs one epoll_ctl per change of what curl waits for,
+ * where rebuilding the WaitEventSet on every change cost an epoll_create,
+ * an epoll_ctl per socket and a close.  Elsewhere the sockets are kept in
+ * an array and the WaitEventSet is rebuilt when they change.  multi_wait()
+ * sleeps until something fires or the timer is due and hands the events to
  * curl.  The callbacks only record: they never ereport and never palloc.
  *
  * curl resolves host names on threads of its own, which it starts from
@@ -22,6 +28,10 @@
 
 #include <signal.h>
 #include <pthread.h>
+#ifdef HAVE_SYS_EPOLL_H
+#include <sys/epoll.h>
+#endif
+#include <unistd.h>
 
 #include "compat.h"
 #include "miscadmin.h"
@@ -29,12 +39,64 @@
 
 /* ---- callbacks: record only ---- */
 
+#ifdef HAVE_SYS_EPOLL_H
+/*
+ * What curl wants of fd, in the epoll set.  curl_multi_assign() marks the
+ * sockets registered; a socket curl closed without saying so left the set
+ * when it closed (the kernel drops it), so a stale mark or a reused number
+ * is put right by trying the other operation once.
+ */
+static int
+watch_epoll(CurlMulti *m, curl_socket_t fd, int what, bool registered)
+{
+	struct epoll_event ev;
+	int			op;
+
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (registered)
+		{
+			(void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, fd, NULL);
+			curl_multi_assign(m->multi, fd, NULL);
+		}
+		return 0;
+	}
+	memset(&ev, 0, sizeof(ev));
+	if (what & CURL_POLL_IN)
+		ev.events |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev.events |= EPOLLOUT;
+	ev.data.fd = fd;
+	op = registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(m->epfd, op, fd, &ev) != 0)
+	{
+		if (errno == EEXIST || errno == ENOENT)
+			op = (errno == EEXIST) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+		else
+			op = -1;
+		if (op < 0 || epoll_ctl(m->epfd, op, fd, &ev) != 0)
+		{
+			/* curl then fails the transfer; multi_wait raises the error */
+			m->watch_errno = errno;
+			return -1;
+		}
+	}
+	if (!registered)
+		curl_multi_assign(m->multi, fd, m);
+	return 0;
+}
+#endif
+
 static int
 socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	CurlMulti  *m = (CurlMulti *) userp;
 	int			i;
 
+#ifdef HAVE_SYS_EPOLL_H
+	if (m->epoll_open)
+		return watch_epoll(m, fd, what, socketp != NULL);
+#endif
 	for (i = 0; i < m->nsockets; i++)
 		if (m->sockets[i].fd == fd)
 			break;
@@ -96,6 +158,13 @@ check_multi(CurlMulti *m, CURLMcode rc, bool starting)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory"),
 				 errdetail("Could not keep track of an HTTP connection.")));
+	if (m->watch_errno != 0)
+	{
+		errno = m->watch_errno;
+		ereport(ERROR,
+				(errcode_for_socket_access(),
+				 errmsg("could not watch an HTTP connection: %m")));
+	}
 	if (rc != CURLM_OK && starting)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -108,18 +177,30 @@ check_multi(CurlMulti *m, CURLMcode rc, bool starting)
 				 errdetail("libcurl: %s", curl_multi_strerror(rc))));
 }
 
-/* curl_multi_socket_action with every signal blocked (see the top) */
+/* A socket curl should act on, and how it is ready */
+typedef struct ReadySocket
+{
+	curl_socket_t fd;
+	int			flags;			/* CURL_CSELECT_* */
+} ReadySocket;
+
+/*
+ * curl_multi_socket_action for each of ready[0..n), with every signal
+ * blocked once around them all (see the top); the mask is back before any
+ * error is raised
+ */
 static void
-socket_action(CurlMulti *m, curl_socket_t fd, int flags)
+socket_actions(CurlMulti *m, const ReadySocket *ready, int n)
 {
 	sigset_t	all;
 	sigset_t	old;
 	int			running;
-	CURLMcode	rc;
+	CURLMcode	rc = CURLM_OK;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = curl_multi_socket_action(m->multi, fd, flags, &running);
+	for (int i = 0; i < n && rc == CURLM_OK; i++)
+		rc = curl_multi_socket_action(m->multi, ready[i].fd, ready[i].flags, &running);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	check_multi(m, rc, false);
 }
@@ -134,6 +215,14 @@ multi_init(CurlMulti *m, MemoryContext cxt, long max_connections)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not create a libcurl multi handle")));
+#ifdef HAVE_SYS_EPOLL_H
+	m->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (m->epfd < 0)
+		ereport(ERROR,
+				(errcode_for_socket_access(),
+				 errmsg("could not create an epoll set for HTTP connections: %m")));
+	m->epoll_open = true;
+#endif
 	curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
 	curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -179,11 +268,13 @@ rebuild_wait_set(CurlMulti *m)
 	if (m->wes)
 		FreeWaitEventSet(m->wes);
 	m->wes = NULL;
-	m->wes = ctr_create_wait_event_set(m->cxt, m->nsockets + 2);
+	m->wes = ctr_create_wait_event_set(m->cxt, m->nsockets + 3);
 	AddWaitEventToSet(m->wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	/* a stand-alone backend (postgres --single) has no postmaster to watch */
 	if (IsUnderPostmaster)
 		AddWaitEventToSet(m->wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	if (m->epoll_open)
+		AddWaitEventToSet(m->wes, WL_SOCKET_READABLE, m->epfd, NULL, NULL);
 	for (int i = 0; i < m->nsockets; i++)
 	{
 		uint32		events = 0;
@@ -202,6 +293,9 @@ multi_wait(CurlMulti *m, long timeout_ms, uint32 wait_event_info)
 {
 	WaitEvent	events[16];
 	int			nevents;
+	ReadySocket ready[32];
+	int			nready = 0;
+	bool		epoll_ready = false;
 	long		timeout = timeout_ms;
 	bool		curl_due = false;
 
@@ -227,21 +321,53 @@ multi_wait(CurlMulti *m, long timeout_ms, uint32 wait_event_info)
 	{
 		if (events[i].events & WL_LATCH_SET)
 			ResetLatch(MyLatch);
+		else if (m->epoll_open && events[i].fd == m->epfd)
+			epoll_ready = true;
 		else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
 		{
-			int			flags = 0;
-
+			ready[nready].fd = events[i].fd;
+			ready[nready].flags = 0;
 			if (events[i].events & WL_SOCKET_READABLE)
-				flags |= CURL_CSELECT_IN;
+				ready[nready].flags |= CURL_CSELECT_IN;
 			if (events[i].events & WL_SOCKET_WRITEABLE)
-				flags |= CURL_CSELECT_OUT;
-			socket_action(m, events[i].fd, flags);
+				ready[nready].flags |= CURL_CSELECT_OUT;
+			nready++;
 		}
 	}
+#ifdef HAVE_SYS_EPOLL_H
+	if (epoll_ready)
+	{
+		struct epoll_event ev[lengthof(ready)];
+		int			n = epoll_wait(m->epfd, ev, lengthof(ev) - nready, 0);
+
+		if (n < 0 && errno != EINTR)
+			ereport(ERROR,
+					(errcode_for_socket_access(),
+					 errmsg("could not wait for HTTP connections: %m")));
+		/* more than fit stay ready (level-triggered): the next wait returns */
+		for (int i = 0; i < n; i++)
+		{
+			ready[nready].fd = ev[i].data.fd;
+			ready[nready].flags = 0;
+			if (ev[i].events & EPOLLIN)
+				ready[nready].flags |= CURL_CSELECT_IN;
+			if (ev[i].events & EPOLLOUT)
+				ready[nready].flags |= CURL_CSELECT_OUT;
+			/* as the WaitEventSet does: an error or hang-up wakes either side */
+			if (ev[i].events & (EPOLLERR | EPOLLHUP))
+				ready[nready].flags |= CURL_CSELECT_IN | CURL_CSELECT_OUT | CURL_CSELECT_ERR;
+			nready++;
+		}
+	}
+#endif
+	if (nready > 0)
+		socket_actions(m, ready, nready);
 	if (m->deadline != 0 && (curl_due || m->deadline <= GetCurrentTimestamp()))
 	{
+		ReadySocket timer = {CURL_SOCKET_TIMEOUT, 0};
+
 		m->deadline = 0;
-		socket_action(m, CURL_SOCKET_TIMEOUT, 0);
+		socket_actions(m, &timer, 1);
 	}
 }
 
@@ -255,6 +381,11 @@ multi_release(CurlMulti *m)
 	if (m->wes)
 		FreeWaitEventSet(m->wes);
 	m->wes = NULL;
+#ifdef HAVE_SYS_EPOLL_H
+	if (m->epoll_open)
+		close(m->epfd);
+	m->epoll_open = false;
+#endif
 	free(m->sockets);
 	m->sockets = NULL;
 	m->nsockets = m->maxsockets = 0;

@@ -13,11 +13,15 @@
  *
  *	what			created by		freed by, on every path
  *	CURLM			multi_init		multi_release
- *	sockets array	socket callback	multi_release (malloc: grown inside a
- *									curl callback, which must not ereport)
- *	WaitEventSet	multi_wait		multi_wait when the sockets change, and
- *									multi_release (17+: owned by no
- *									ResourceOwner, so freed only here)
+ *	epoll set		multi_init		multi_release (Linux: curl's sockets,
+ *									added and removed by the socket callback)
+ *	sockets array	socket callback	multi_release (without epoll; malloc:
+ *									grown inside a curl callback, which
+ *									must not ereport)
+ *	WaitEventSet	multi_wait		multi_release (17+: owned by no
+ *									ResourceOwner, so freed only here);
+ *									without epoll also multi_wait, when
+ *									the sockets change
  *
  * multi_release runs from the engine's release path, before the engine's
  * memory goes away (see engine.h).  Easy handles belong to their transfer
@@ -45,7 +49,10 @@ typedef struct CurlMulti
 {
 	CURLM	   *multi;
 	MemoryContext cxt;			/* where the wait set lives before 17 */
-	WatchedSocket *sockets;		/* malloc'd */
+	int			epfd;			/* curl's sockets, if epoll_open */
+	bool		epoll_open;
+	int			watch_errno;	/* epoll_ctl failed in a callback */
+	WatchedSocket *sockets;		/* malloc'd; without epoll only */
 	int			nsockets;
 	int			maxsockets;
 	bool		sockets_changed;
