@@ -19,9 +19,12 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "tcop/pquery.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -125,6 +128,38 @@ plain_type(Oid type)
 	}
 }
 
+/*
+ * The text of float4 and float8 values, remembered per column.  A persona
+ * table holds few distinct trait values (0.73, 0.41, ...), and printing the
+ * shortest exact decimal of one costs ~600 instructions, a lookup ~30.  The
+ * text depends only on the value's bits and extra_float_digits; a slot holds
+ * the last value that hashed to it.
+ */
+#define FLOAT_MEMO_SLOTS 256
+
+typedef struct FloatMemo
+{
+	Datum		value;
+	char		text[32];		/* "" while the slot is empty */
+} FloatMemo;
+
+static void
+float_memos_reset(PersonaReader *reader)
+{
+	for (int c = 0; c < reader->ncols; c++)
+		if (reader->memos[c] != NULL)
+			memset(reader->memos[c], 0, sizeof(FloatMemo) * FLOAT_MEMO_SLOTS);
+	reader->memo_digits = extra_float_digits;
+}
+
+static inline FloatMemo *
+float_memo_slot(FloatMemo *memo, Datum value)
+{
+	uint64		h = (uint64) value * UINT64CONST(0x9E3779B97F4A7C15);
+
+	return &memo[h >> 56];
+}
+
 void
 persona_reader_open(PersonaReader *reader, Oid relid)
 {
@@ -173,6 +208,8 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	reader->outfuncs = palloc(sizeof(FmgrInfo) * desc->natts);
 	reader->kinds = palloc(desc->natts);
 	reader->plain = palloc(sizeof(bool) * desc->natts);
+	reader->memos = palloc0(sizeof(FloatMemo *) * desc->natts);
+	reader->memo_digits = extra_float_digits;
 	/* rows, rendered values and the growing text of one batch at a time */
 	reader->scratch = AllocSetContextCreate(CurrentMemoryContext, "ctr_dist persona rows",
 											ALLOCSET_DEFAULT_SIZES);
@@ -194,6 +231,8 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 		reader->kinds[c] = (att->atttypid == JSONOID || att->atttypid == JSONBOID) ? 'j' :
 			(att->atttypid == BOOLOID) ? 'b' : ' ';
 		reader->plain[c] = plain_type(att->atttypid);
+		if (att->atttypid == FLOAT4OID || att->atttypid == FLOAT8OID)
+			reader->memos[c] = palloc0(sizeof(FloatMemo) * FLOAT_MEMO_SLOTS);
 		c++;
 	}
 	reader->ncols = c;
@@ -225,10 +264,26 @@ render_value(PersonaReader *reader, int c, Datum value)
 {
 	char	   *s;
 	char	   *u;
+	FloatMemo  *slot = NULL;
 
 	if (reader->kinds[c] == 'b')
 		return pstrdup(DatumGetBool(value) ? "true" : "false");
+	if (reader->memos[c] != NULL)
+	{
+		/* a function in the personas' query may change it while it runs */
+		if (unlikely(reader->memo_digits != extra_float_digits))
+			float_memos_reset(reader);
+		slot = float_memo_slot(reader->memos[c], value);
+		if (slot->text[0] != '\0' && slot->value == value)
+			return pstrdup(slot->text);
+	}
 	s = OutputFunctionCall(&reader->outfuncs[c], value);
+	if (slot != NULL && strlen(s) < sizeof(slot->text))
+	{
+		/* ASCII, so the same in UTF-8 */
+		slot->value = value;
+		strcpy(slot->text, s);
+	}
 	if (reader->kinds[c] == 'j')
 		s = json_compact(s);
 	if (s[0] == '\0')
@@ -239,79 +294,123 @@ render_value(PersonaReader *reader, int c, Datum value)
 	return u;
 }
 
+/*
+ * Rows reach the reader through a DestReceiver of its own: rendered from
+ * the executor's slot as they come, with no copy of each row into an SPI
+ * tuple table and no second deform (which cost ~2,500 instructions per
+ * real-sized persona).  The receiver's work lives in the reader's scratch
+ * context; an ERROR in it unwinds like any in the executor.
+ */
+typedef struct RowReceiver
+{
+	DestReceiver pub;
+	PersonaReader *reader;
+	int			n;				/* rows received into this batch */
+	int			max;
+	char	  **keys;
+	size_t		keys_size;
+	char	  **values;			/* n x ncols */
+} RowReceiver;
+
+static bool
+receive_row(TupleTableSlot *slot, DestReceiver *self)
+{
+	RowReceiver *rr = (RowReceiver *) self;
+	PersonaReader *reader = rr->reader;
+	MemoryContext old = MemoryContextSwitchTo(reader->scratch);
+	char	  **row;
+	int			i = rr->n;
+
+	Assert(i < rr->max);
+	Assert(slot->tts_tupleDescriptor->natts == reader->ncols + 1);
+	slot_getallattrs(slot);
+	rr->keys[i] = slot->tts_isnull[0] ? NULL : TextDatumGetCString(slot->tts_values[0]);
+	if (rr->keys[i])
+		rr->keys_size += strlen(rr->keys[i]) + 1;
+	row = rr->values + (size_t) i * reader->ncols;
+	for (int c = 0; c < reader->ncols; c++)
+		row[c] = slot->tts_isnull[c + 1] ? NULL :
+			render_value(reader, c, slot->tts_values[c + 1]);
+	rr->n++;
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+static void
+receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+receiver_shutdown(DestReceiver *self)
+{
+}
+
+static void
+receiver_destroy(DestReceiver *self)
+{
+}
+
 bool
 persona_reader_next(PersonaReader *reader, int batch_size,
 					const char *call_text, PersonaBatch *batch)
 {
-	SPITupleTable *tuptable;
-	char	  **values;
+	RowReceiver rr;
 	StringInfoData out;
 	int			n;
-	char	  **keys;
-	size_t		keys_size = 0;
 	char	   *keybuf;
-	Datum	   *datums;
-	bool	   *nulls;
 	MemoryContext batch_cxt = CurrentMemoryContext;
 
 	if (reader->eof)
 		return false;
-	SPI_cursor_fetch(reader->portal, true, batch_size);
-	/* SPI returns in its own procedure context: the batch belongs to ours */
-	MemoryContextSwitchTo(batch_cxt);
-	n = (int) SPI_processed;
-	if (n < batch_size)
-		reader->eof = true;
-	if (n == 0)
-	{
-		SPI_freetuptable(SPI_tuptable);
-		return false;
-	}
-	tuptable = SPI_tuptable;
 
 	/*
 	 * Everything but the keys and the text is scratch: the batch's context
 	 * lives as long as the batch is in the window, and keeps only those two.
 	 */
-	MemoryContextSwitchTo(reader->scratch);
-	keys = palloc(sizeof(char *) * n);
-	values = palloc0(sizeof(char *) * (size_t) n * Max(reader->ncols, 1));
-	/* the key, then the columns: one deform per row, not one walk per column */
-	datums = palloc(sizeof(Datum) * (reader->ncols + 1));
-	nulls = palloc(sizeof(bool) * (reader->ncols + 1));
-	Assert(tuptable->tupdesc->natts == reader->ncols + 1);
-	for (int i = 0; i < n; i++)
+	memset(&rr, 0, sizeof(rr));
+	rr.pub.receiveSlot = receive_row;
+	rr.pub.rStartup = receiver_startup;
+	rr.pub.rShutdown = receiver_shutdown;
+	rr.pub.rDestroy = receiver_destroy;
+	rr.pub.mydest = DestNone;
+	rr.reader = reader;
+	rr.max = batch_size;
+	rr.keys = MemoryContextAlloc(reader->scratch, sizeof(char *) * batch_size);
+	rr.values = MemoryContextAllocZero(reader->scratch,
+									   sizeof(char *) * (size_t) batch_size * Max(reader->ncols, 1));
+	(void) PortalRunFetch(reader->portal, FETCH_FORWARD, batch_size, &rr.pub);
+	MemoryContextSwitchTo(batch_cxt);
+	n = rr.n;
+	if (n < batch_size)
+		reader->eof = true;
+	if (n == 0)
 	{
-		heap_deform_tuple(tuptable->vals[i], tuptable->tupdesc, datums, nulls);
-		keys[i] = nulls[0] ? NULL : TextDatumGetCString(datums[0]);
-		if (keys[i])
-			keys_size += strlen(keys[i]) + 1;
-		for (int c = 0; c < reader->ncols; c++)
-			if (!nulls[c + 1])
-				values[(size_t) i * reader->ncols + c] = render_value(reader, c, datums[c + 1]);
+		MemoryContextReset(reader->scratch);
+		return false;
 	}
-	SPI_freetuptable(tuptable);
 
+	MemoryContextSwitchTo(reader->scratch);
 	initStringInfo(&out);
 	appendStringInfoString(&out, call_text);
-	prompt_personas(&out, n, reader->ncols, reader->names, values, reader->plain);
+	prompt_personas(&out, n, reader->ncols, reader->names, rr.values, reader->plain);
 
 	/* the batch's: the keys in one chunk, the text in one of its size */
 	MemoryContextSwitchTo(batch_cxt);
 	batch->first_ord = reader->nread + 1;
 	batch->n = n;
-	batch->keys = palloc(sizeof(char *) * n + keys_size);
+	batch->keys = palloc(sizeof(char *) * n + rr.keys_size);
 	keybuf = (char *) (batch->keys + n);
 	for (int i = 0; i < n; i++)
 	{
-		if (keys[i] == NULL)
+		if (rr.keys[i] == NULL)
 		{
 			batch->keys[i] = NULL;
 			continue;
 		}
 		batch->keys[i] = keybuf;
-		strcpy(keybuf, keys[i]);
-		keybuf += strlen(keys[i]) + 1;
+		strcpy(keybuf, rr.keys[i]);
+		keybuf += strlen(rr.keys[i]) + 1;
 	}
 	batch->text = palloc(out.len + 1);
 	memcpy(batch->text, out.data, out.len + 1);

@@ -20,6 +20,8 @@ typedef struct PersonaReader
 	FmgrInfo   *outfuncs;		/* one per prompt column */
 	char	   *kinds;			/* 'j' json, 'b' bool, ' ' other */
 	bool	   *plain;			/* values never need escaping (numbers...) */
+	struct FloatMemo **memos;	/* per column: float4/float8 texts seen, or NULL */
+	int			memo_digits;	/* extra_float_digits the memos were made with */
 	MemoryContext scratch;		/* one batch's rows while it is read: reset after
 								 * each, a child of the context the reader opened in */
 	int64		nread;

@@ -124,6 +124,32 @@ for my $provider (qw(openai deepseek gemini))
 	  or diag("first difference:\n got: " . ($got[ $bad[0] ] // '(none)') . "\nwant: $want[ $bad[0] ]");
 }
 
+# float4 and float8 texts are remembered per column of a call (personas.c):
+# values that repeat, that share one of the 256 slots (300 distinct values a
+# column in 1,000 rows), signed zeros, NaN, infinities and extremes must
+# still read exactly as PostgreSQL prints them, and a call with another
+# extra_float_digits prints anew
+$node->safe_psql('p', q{
+	CREATE TABLE floats (id int PRIMARY KEY, r real, d float8);
+	INSERT INTO floats SELECT g, ((g * 7919) % 300) / 7.0, ((g * 104729) % 300) / 3.0
+	  FROM generate_series(1, 993) g;
+	INSERT INTO floats VALUES (994, '-0', '-0'), (995, '0', '0'), (996, 'NaN', 'NaN'),
+	  (997, 'Infinity', '-Infinity'), (998, '1.4e-45', '4.9e-324'),
+	  (999, '3.4028235e38', '1.7976931348623157e308'), (1000, '-0', '-0')});
+for my $digits (1, 0)
+{
+	my @want = split /\n/, $node->safe_psql('p',
+		"SET extra_float_digits = $digits; SELECT '[' || id || '] ' || r::text || '|' || d::text FROM floats ORDER BY id");
+	$node->safe_psql('p', "SET extra_float_digits = $digits; "
+		  . "SELECT count(*) FROM ctr_predict('floats', 1000, ad => 'Shoes', providers => '{openai}')");
+	my @p = prompts();
+	my @got = grep { /^\[\d+\] / } split /\n/, $p[0] // '';
+	is(scalar(@p) . ' ' . scalar(@got), '1 1000', "floats, extra_float_digits $digits: one request, every row");
+	my @bad = grep { ($got[$_] // '') ne $want[$_] } 0 .. $#want;
+	is(scalar(@bad), 0, "floats, extra_float_digits $digits: every value as PostgreSQL prints it")
+	  or diag("first difference:\n got: " . ($got[ $bad[0] ] // '(none)') . "\nwant: $want[ $bad[0] ]");
+}
+
 # mostly missing values: the labelled form, names escaped too
 $node->safe_psql('p', q{
 	CREATE TABLE sparse (id int PRIMARY KEY, a text, "b:c" text, d text, e text, f text, g text);
