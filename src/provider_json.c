@@ -65,51 +65,44 @@ json_body_is_blank(const char *body, size_t len)
 }
 
 /*
- * text as a JSON string literal, quotes included, in malloc'd memory (what
- * cJSON_AddRawToObject copies); NULL when out of memory.  cJSON escapes a
- * byte at a time, twice; a prompt is tens of kilobytes of which nearly all
- * bytes pass unchanged, so clean runs are measured and copied whole.
+ * text as a JSON string literal, quotes included, in malloc'd memory; NULL
+ * when out of memory.  cJSON escapes a byte at a time, twice; a prompt is
+ * tens of kilobytes of which nearly all bytes pass unchanged, so clean runs
+ * are found 16 bytes at a time and copied whole, in one pass: the buffer
+ * starts a little larger than the text and grows if escapes need more.
  */
 static char *
 json_quote(const char *text)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t		len = strlen(text);
-	size_t		size = 2;
-	char	   *out;
-	char	   *o;
+	size_t		size = len + len / 16 + 16;
+	char	   *out = malloc(size);
+	size_t		o = 0;
 
-	/* measure: an escape is 2 bytes, \u00XX 6, DEL passes as it is */
-	for (size_t i = 0; i < len; i++)
-	{
-		size_t		run = textscan_plain(text + i, len - i, '"', '\\', '"', '"');
-		unsigned char ch;
-
-		size += run;
-		i += run;
-		if (i >= len)
-			break;
-		ch = (unsigned char) text[i];
-		if (ch == 0x7f)
-			size += 1;
-		else if (ch == '"' || ch == '\\' || ch == '\n' || ch == '\r' ||
-				 ch == '\t' || ch == '\b' || ch == '\f')
-			size += 2;
-		else
-			size += 6;
-	}
-	out = malloc(size + 1);
 	if (out == NULL)
 		return NULL;
-
-	o = out;
-	*o++ = '"';
+	out[o++] = '"';
 	for (size_t i = 0; i < len; i++)
 	{
 		size_t		run = textscan_plain(text + i, len - i, '"', '\\', '"', '"');
 		unsigned char ch;
 
-		memcpy(o, text + i, run);
+		/* the run, the longest escape (6) and the closing quote and NUL */
+		if (o + run + 8 > size)
+		{
+			size_t		want = (size * 2 > o + run + 8) ? size * 2 : o + run + 8;
+			char	   *grown = realloc(out, want);
+
+			if (grown == NULL)
+			{
+				free(out);
+				return NULL;
+			}
+			out = grown;
+			size = want;
+		}
+		memcpy(out + o, text + i, run);
 		o += run;
 		i += run;
 		if (i >= len)
@@ -117,8 +110,8 @@ json_quote(const char *text)
 		ch = (unsigned char) text[i];
 		switch (ch)
 		{
-			case 0x7f:
-				*o++ = (char) ch;
+			case 0x7f:			/* DEL passes as it is */
+				out[o++] = (char) ch;
 				continue;
 			case '"':
 			case '\\':
@@ -139,22 +132,26 @@ json_quote(const char *text)
 				ch = 'f';
 				break;
 			default:
-				*o++ = '\\';
-				*o++ = 'u';
-				*o++ = '0';
-				*o++ = '0';
-				*o++ = hex[ch >> 4];
-				*o++ = hex[ch & 0xf];
+				out[o++] = '\\';
+				out[o++] = 'u';
+				out[o++] = '0';
+				out[o++] = '0';
+				out[o++] = hex[ch >> 4];
+				out[o++] = hex[ch & 0xf];
 				continue;
 		}
-		*o++ = '\\';
-		*o++ = (char) ch;
+		out[o++] = '\\';
+		out[o++] = (char) ch;
 	}
-	*o++ = '"';
-	*o = '\0';
+	out[o++] = '"';
+	out[o] = '\0';
 	return out;
 }
 
+/*
+ * The quoted text becomes the raw item's own string (cJSON frees it with
+ * free(), its allocator here), instead of a copy of it
+ */
 cJSON *
 json_add_text(cJSON *object, const char *name, const char *text)
 {
@@ -163,8 +160,15 @@ json_add_text(cJSON *object, const char *name, const char *text)
 
 	if (quoted == NULL)
 		return NULL;
-	item = cJSON_AddRawToObject(object, name, quoted);
-	free(quoted);
+	item = cJSON_CreateRaw("");
+	if (item == NULL || !cJSON_AddItemToObject(object, name, item))
+	{
+		cJSON_Delete(item);
+		free(quoted);
+		return NULL;
+	}
+	free(item->valuestring);
+	item->valuestring = quoted;
 	return item;
 }
 

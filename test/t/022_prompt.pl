@@ -60,6 +60,7 @@ push @values, 'x' x 15 . '|' . "\x{c3}\x{a9}" x 8 . ';' . "\x{f0}\x{9f}\x{98}\x{
 push @values, "\x{e2}\x{82}\x{ac}|" x 20;
 push @values, join('', map { ('b' x ($_ % 37)) . $specials[$_ % @specials] } 1 .. 500);	# ~10 kB
 push @values, 'plain ascii, nothing to escape at all, longer than sixteen bytes';
+push @values, '"' x 3000;	# twice its size in JSON: the JSON writer's buffer grows
 push @values, '';			# empty: left out like NULL
 push @values, undef;
 
