@@ -105,7 +105,8 @@ has_alternative(CallState *cs, const AdAnswer *ad, int play)
  * The prompt cache key of a batch, the same for every ad and every retry.
  * It only steers requests with the same prefix to the same cache (OpenAI's
  * prompt_cache_key), so a long block is known by its length, its first and
- * its last 4 kB: hashing every byte cost more than escaping them.
+ * its last 1 kB (a persona or two each): hashing every byte cost more than
+ * escaping them.
  */
 static uint64
 block_cache_key(const PersonaBatch *batch)
@@ -114,10 +115,10 @@ block_cache_key(const PersonaBatch *batch)
 	int			len = batch->text_len;
 	uint64		key;
 
-	if (len <= 8192)
+	if (len <= 2048)
 		return hash_bytes_extended(text, len, 0);
-	key = hash_bytes_extended(text, 4096, (uint64) len);
-	return hash_bytes_extended(text + len - 4096, 4096, key);
+	key = hash_bytes_extended(text, 1024, (uint64) len);
+	return hash_bytes_extended(text + len - 1024, 1024, key);
 }
 
 /* The request text of one ad of a batch: the persona block, then the ad */
