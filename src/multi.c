@@ -160,10 +160,15 @@ check_multi(CurlMulti *m, CURLMcode rc, bool starting)
 				 errdetail("Could not keep track of an HTTP connection.")));
 	if (m->watch_errno != 0)
 	{
-		errno = m->watch_errno;
+		int			e = m->watch_errno;
+
+		errno = e;
 		ereport(ERROR,
-				(errcode_for_socket_access(),
-				 errmsg("could not watch an HTTP connection: %m")));
+				(errcode(e == ENOMEM ? ERRCODE_OUT_OF_MEMORY :
+						 e == ENOSPC ? ERRCODE_CONFIGURATION_LIMIT_EXCEEDED :
+						 ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not watch an HTTP connection: %m"),
+				 e == ENOSPC ? errhint("The kernel's fs.epoll.max_user_watches is reached.") : 0));
 	}
 	if (rc != CURLM_OK && starting)
 		ereport(ERROR,
@@ -295,7 +300,9 @@ multi_wait(CurlMulti *m, long timeout_ms, uint32 wait_event_info)
 	int			nevents;
 	ReadySocket ready[32];
 	int			nready = 0;
+#ifdef HAVE_SYS_EPOLL_H
 	bool		epoll_ready = false;
+#endif
 	long		timeout = timeout_ms;
 	bool		curl_due = false;
 
@@ -321,8 +328,10 @@ multi_wait(CurlMulti *m, long timeout_ms, uint32 wait_event_info)
 	{
 		if (events[i].events & WL_LATCH_SET)
 			ResetLatch(MyLatch);
+#ifdef HAVE_SYS_EPOLL_H
 		else if (m->epoll_open && events[i].fd == m->epfd)
 			epoll_ready = true;
+#endif
 		else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
 		{
 			ready[nready].fd = events[i].fd;

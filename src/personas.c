@@ -20,9 +20,9 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
-#include "tcop/pquery.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "tcop/pquery.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/guc.h"
@@ -133,7 +133,8 @@ plain_type(Oid type)
  * table holds few distinct trait values (0.73, 0.41, ...), and printing the
  * shortest exact decimal of one costs ~600 instructions, a lookup ~30.  The
  * text depends only on the value's bits and extra_float_digits; a slot holds
- * the last value that hashed to it.
+ * the last value that hashed to it.  Only types passed by value: their Datum
+ * is the bits (a by-reference Datum is an address, reused for other values).
  */
 #define FLOAT_MEMO_SLOTS 256
 
@@ -231,7 +232,8 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 		reader->kinds[c] = (att->atttypid == JSONOID || att->atttypid == JSONBOID) ? 'j' :
 			(att->atttypid == BOOLOID) ? 'b' : ' ';
 		reader->plain[c] = plain_type(att->atttypid);
-		if (att->atttypid == FLOAT4OID || att->atttypid == FLOAT8OID)
+		/* keyed on the Datum: by value only (not float8 on 32-bit builds) */
+		if ((att->atttypid == FLOAT4OID || att->atttypid == FLOAT8OID) && att->attbyval)
 			reader->memos[c] = palloc0(sizeof(FloatMemo) * FLOAT_MEMO_SLOTS);
 		c++;
 	}
@@ -379,6 +381,7 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 	rr.keys = MemoryContextAlloc(reader->scratch, sizeof(char *) * batch_size);
 	rr.values = MemoryContextAllocZero(reader->scratch,
 									   sizeof(char *) * (size_t) batch_size * Max(reader->ncols, 1));
+	/* the portal's QueryDesc keeps a pointer to rr, read only in this call */
 	(void) PortalRunFetch(reader->portal, FETCH_FORWARD, batch_size, &rr.pub);
 	MemoryContextSwitchTo(batch_cxt);
 	n = rr.n;

@@ -65,8 +65,8 @@ json_body_is_blank(const char *body, size_t len)
 }
 
 /*
- * text as a JSON string literal, quotes included, in malloc'd memory; NULL
- * when out of memory.  cJSON escapes a byte at a time, twice; a prompt is
+ * text as a JSON string literal, quotes included, in cJSON's memory (what a
+ * raw item's string is freed with); NULL when out of memory.  cJSON escapes a byte at a time, twice; a prompt is
  * tens of kilobytes of which nearly all bytes pass unchanged, so clean runs
  * are found 16 bytes at a time and copied whole, in one pass: the buffer
  * starts a little larger than the text and grows if escapes need more.
@@ -77,7 +77,7 @@ json_quote(const char *text)
 	static const char hex[] = "0123456789abcdef";
 	size_t		len = strlen(text);
 	size_t		size = len + len / 16 + 16;
-	char	   *out = malloc(size);
+	char	   *out = cJSON_malloc(size);
 	size_t		o = 0;
 
 	if (out == NULL)
@@ -92,13 +92,15 @@ json_quote(const char *text)
 		if (o + run + 8 > size)
 		{
 			size_t		want = (size * 2 > o + run + 8) ? size * 2 : o + run + 8;
-			char	   *grown = realloc(out, want);
+			char	   *grown = cJSON_malloc(want);
 
 			if (grown == NULL)
 			{
-				free(out);
+				cJSON_free(out);
 				return NULL;
 			}
+			memcpy(grown, out, o);
+			cJSON_free(out);
 			out = grown;
 			size = want;
 		}
@@ -148,10 +150,7 @@ json_quote(const char *text)
 	return out;
 }
 
-/*
- * The quoted text becomes the raw item's own string (cJSON frees it with
- * free(), its allocator here), instead of a copy of it
- */
+/* The quoted text becomes the raw item's own string instead of a copy of it */
 cJSON *
 json_add_text(cJSON *object, const char *name, const char *text)
 {
@@ -164,10 +163,10 @@ json_add_text(cJSON *object, const char *name, const char *text)
 	if (item == NULL || !cJSON_AddItemToObject(object, name, item))
 	{
 		cJSON_Delete(item);
-		free(quoted);
+		cJSON_free(quoted);
 		return NULL;
 	}
-	free(item->valuestring);
+	cJSON_free(item->valuestring);
 	item->valuestring = quoted;
 	return item;
 }
