@@ -18,6 +18,9 @@
 #   SCALE_SERVER_CONFIG  the provider server's knobs (default: latency 0 and
 #                    rpm/tpm so high that they never bind; see README.md)
 #   SCALE_PERSONAS   small (default: id, age, occupation, tag)
+#   SCALE_SETUP      SQL run in the measured session before each call, e.g.
+#                    'SET ctr_dist.max_workers = 0' (the calling backend does
+#                    the HTTP itself); noted in the report
 #                    or real (personas_real.sql: 13 columns, ~560 prompt bytes)
 #
 # Needs the extension installed (make install), pg_virtualenv, psql, python3;
@@ -43,7 +46,8 @@ case $SCALE_PERSONAS in small | real) ;; *) echo "SCALE_PERSONAS must be small o
 # rightly paces itself, and the run would measure the limit, not the overhead
 default_config='{"latency_ms": 0, "rpm": 1000000, "tpm": 1000000000}'
 : "${SCALE_SERVER_CONFIG:=$default_config}"
-export SCALE_SIZES SCALE_BATCH SCALE_SAMPLE_MS SCALE_OUT SCALE_SERVER_CONFIG SCALE_QUERY SCALE_NAME SCALE_PERSONAS
+: "${SCALE_SETUP:=}"
+export SCALE_SIZES SCALE_BATCH SCALE_SAMPLE_MS SCALE_OUT SCALE_SERVER_CONFIG SCALE_QUERY SCALE_NAME SCALE_PERSONAS SCALE_SETUP
 
 if [ "${1:-}" != "--inner" ]; then
 	# ---- outer: the provider server, then the cluster around the inner part
@@ -149,11 +153,12 @@ for n in $SCALE_SIZES; do
 	echo "== N=$n: creating $t"
 	create_table "$t" "$n"
 	for rep in $(seq 1 "$reps"); do
-		trace=()
-		[ -n "${SCALE_TRACE_DIR:-}" ] && trace=(--trace "$SCALE_TRACE_DIR/trace-$n-$rep.csv")
+		extra=()
+		[ -n "${SCALE_TRACE_DIR:-}" ] && extra=(--trace "$SCALE_TRACE_DIR/trace-$n-$rep.csv")
+		[ -n "$SCALE_SETUP" ] && extra+=(--setup "${SCALE_SETUP%;};")
 		python3 "$here/procmon.py" run --n "$n" --rep "$rep" --table "$t" \
 			--batch "$SCALE_BATCH" --sample-ms "$SCALE_SAMPLE_MS" \
-			--server-pid "$SCALE_SERVER_PID" --server-url "$base" --query "$SCALE_QUERY" --csv "$csv" "${trace[@]}" || failed=1
+			--server-pid "$SCALE_SERVER_PID" --server-url "$base" --query "$SCALE_QUERY" --csv "$csv" "${extra[@]}" || failed=1
 	done
 	psql_q -c "DROP TABLE $t"
 done
@@ -167,6 +172,7 @@ commit $commit, $SCALE_SO; \
 personas $SCALE_PERSONAS ($( [ "$SCALE_PERSONAS" = real ] && echo 'test/bench/personas_real.sql' || echo 'id, age, occupation, tag')), \
 batch_size $SCALE_BATCH, 3 providers on the local test server (knobs \`$SCALE_SERVER_CONFIG\`), \
 sampling every $SCALE_SAMPLE_MS ms. Cells: median (min–max) over the runs."
+[ -n "$SCALE_SETUP" ] && meta="$meta Before each call: \`$SCALE_SETUP\`."
 if [ "$SCALE_QUERY" = count ]; then
 	meta="$meta Query: \`SELECT count(*) FROM ctr_predict(...)\` alone (no join, no sort; \"exact\" is not checked in this mode, it only means N rows)."
 fi
