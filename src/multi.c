@@ -70,10 +70,7 @@ watch_epoll(CurlMulti *m, curl_socket_t fd, int what, bool registered)
 	op = registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	if (epoll_ctl(m->epfd, op, fd, &ev) != 0)
 	{
-		if (errno == EEXIST || errno == ENOENT)
-			op = (errno == EEXIST) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-		else
-			op = -1;
+		op = (errno == EEXIST) ? EPOLL_CTL_MOD : (errno == ENOENT) ? EPOLL_CTL_ADD : -1;
 		if (op < 0 || epoll_ctl(m->epfd, op, fd, &ev) != 0)
 		{
 			/* curl then fails the transfer; multi_wait raises the error */
@@ -188,6 +185,15 @@ typedef struct ReadySocket
 	curl_socket_t fd;
 	int			flags;			/* CURL_CSELECT_* */
 } ReadySocket;
+
+static inline void
+add_ready(ReadySocket *ready, int *nready, curl_socket_t fd, bool in, bool out, bool err)
+{
+	ready[*nready].fd = fd;
+	ready[*nready].flags = (in ? CURL_CSELECT_IN : 0) | (out ? CURL_CSELECT_OUT : 0) |
+		(err ? CURL_CSELECT_ERR : 0);
+	(*nready)++;
+}
 
 /*
  * curl_multi_socket_action for each of ready[0..n), with every signal
@@ -333,15 +339,9 @@ multi_wait(CurlMulti *m, long timeout_ms, uint32 wait_event_info)
 			epoll_ready = true;
 #endif
 		else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-		{
-			ready[nready].fd = events[i].fd;
-			ready[nready].flags = 0;
-			if (events[i].events & WL_SOCKET_READABLE)
-				ready[nready].flags |= CURL_CSELECT_IN;
-			if (events[i].events & WL_SOCKET_WRITEABLE)
-				ready[nready].flags |= CURL_CSELECT_OUT;
-			nready++;
-		}
+			add_ready(ready, &nready, events[i].fd,
+					  (events[i].events & WL_SOCKET_READABLE) != 0,
+					  (events[i].events & WL_SOCKET_WRITEABLE) != 0, false);
 	}
 #ifdef HAVE_SYS_EPOLL_H
 	if (epoll_ready)
@@ -356,16 +356,11 @@ multi_wait(CurlMulti *m, long timeout_ms, uint32 wait_event_info)
 		/* more than fit stay ready (level-triggered): the next wait returns */
 		for (int i = 0; i < n; i++)
 		{
-			ready[nready].fd = ev[i].data.fd;
-			ready[nready].flags = 0;
-			if (ev[i].events & EPOLLIN)
-				ready[nready].flags |= CURL_CSELECT_IN;
-			if (ev[i].events & EPOLLOUT)
-				ready[nready].flags |= CURL_CSELECT_OUT;
 			/* as the WaitEventSet does: an error or hang-up wakes either side */
-			if (ev[i].events & (EPOLLERR | EPOLLHUP))
-				ready[nready].flags |= CURL_CSELECT_IN | CURL_CSELECT_OUT | CURL_CSELECT_ERR;
-			nready++;
+			bool		err = (ev[i].events & (EPOLLERR | EPOLLHUP)) != 0;
+
+			add_ready(ready, &nready, ev[i].data.fd,
+					  err || (ev[i].events & EPOLLIN), err || (ev[i].events & EPOLLOUT), err);
 		}
 	}
 #endif

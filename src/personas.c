@@ -343,13 +343,9 @@ receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
 }
 
+/* shutdown and destroy: the receiver lives on persona_reader_next's stack */
 static void
-receiver_shutdown(DestReceiver *self)
-{
-}
-
-static void
-receiver_destroy(DestReceiver *self)
+receiver_noop(DestReceiver *self)
 {
 }
 
@@ -373,8 +369,8 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 	memset(&rr, 0, sizeof(rr));
 	rr.pub.receiveSlot = receive_row;
 	rr.pub.rStartup = receiver_startup;
-	rr.pub.rShutdown = receiver_shutdown;
-	rr.pub.rDestroy = receiver_destroy;
+	rr.pub.rShutdown = receiver_noop;
+	rr.pub.rDestroy = receiver_noop;
 	rr.pub.mydest = DestNone;
 	rr.reader = reader;
 	rr.max = batch_size;

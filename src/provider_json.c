@@ -66,10 +66,11 @@ json_body_is_blank(const char *body, size_t len)
 
 /*
  * text as a JSON string literal, quotes included, in cJSON's memory (what a
- * raw item's string is freed with); NULL when out of memory.  cJSON escapes a byte at a time, twice; a prompt is
- * tens of kilobytes of which nearly all bytes pass unchanged, so clean runs
- * are found 16 bytes at a time and copied whole, in one pass: the buffer
- * starts a little larger than the text and grows if escapes need more.
+ * raw item's string is freed with); NULL when out of memory.  cJSON escapes
+ * a byte at a time, twice; a prompt is tens of kilobytes of which nearly all
+ * bytes pass unchanged, so clean runs are found 16 bytes at a time and
+ * copied whole, in one pass: the buffer starts a little larger than the
+ * text and grows if escapes need more.
  */
 static char *
 json_quote(const char *text)
