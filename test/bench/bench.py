@@ -512,17 +512,21 @@ def compare_ads(k):
             for i in range(k)]
 
 
-def per_1000(b, p, cached_price=True):
-    """USD per 1,000 predictions that provider p answered, from its server figures b, at
-    ctr_dist's default prices for today's default models (PRICES_NOW): the cached prompt
-    tokens at the cached price, or, with cached_price False, every prompt token at the
-    full input price (what the same tokens cost without a prompt cache)."""
+def usd_now(b, p, cached_price=True):
+    """USD of provider p's server figures b at ctr_dist's default prices for today's
+    default models (PRICES_NOW): the cached prompt tokens at the cached price, or, with
+    cached_price False, every prompt token at the full input price (what the same tokens
+    cost without a prompt cache)."""
     pin, pcached, pout = PRICES_NOW[p]
+    cached = (b.get("tokens_cached") or 0) if cached_price else 0
+    return ((b["tokens_in"] - cached) * pin + cached * pcached + b["tokens_out"] * pout) / 1e6
+
+
+def per_1000(b, p, cached_price=True):
+    """usd_now() per 1,000 predictions that provider p answered."""
     if not b.get("answered_personas"):
         return None
-    cached = (b.get("tokens_cached") or 0) if cached_price else 0
-    return ((b["tokens_in"] - cached) * pin + cached * pcached + b["tokens_out"] * pout) / 1e6 \
-        / b["answered_personas"] * 1000
+    return usd_now(b, p, cached_price) / b["answered_personas"] * 1000
 
 
 def cached_share(b):
@@ -1099,13 +1103,7 @@ def report(args):
                                     for p in PROVIDERS), "", "", ""))
 
             def now_cost(r):
-                total = 0.0
-                for p in PROVIDERS:
-                    b = r["server"]["by_provider"][p]
-                    pin, pcached, pout = PRICES_NOW[p]
-                    total += ((b["tokens_in"] - b["tokens_cached"]) * pin + b["tokens_cached"] * pcached
-                              + b["tokens_out"] * pout) / 1e6
-                return total
+                return sum(usd_now(r["server"]["by_provider"][p], p) for p in PROVIDERS)
             now = [now_cost(a) / now_cost(b) for a, b in zip(cc, cs) if now_cost(b)]
             rows.append(("", "cost ratio, cold caches, at ctr_dist's default prices for today's default models "
                          "(OpenAI 0.10 / cached 0.01 / 0.50, DeepSeek 0.15 / 0.003 / 0.60, Gemini 0.10 / 0.01 / 0.40 "
