@@ -578,7 +578,7 @@ dispatch(Engine *engine)
 				next = wait;
 			continue;
 		}
-		transfer_build(t, &engine->settings, engine->scratch, engine->resolve[p]);
+		transfer_build(t, &engine->multi, &engine->settings, engine->scratch, engine->resolve[p]);
 		if (!transfer_reserve(t, engine->budget, tokens_per_byte_bound(engine, p)))
 		{
 			/* it could take the call over its budget: nothing more goes out */

@@ -248,12 +248,29 @@ multi_add(CurlMulti *m, CURL *easy)
 	check_multi(m, curl_multi_add_handle(m->multi, easy), true);
 }
 
-/* Never raises: called on every path that ends a transfer, abort included */
+CURL *
+multi_easy(CurlMulti *m)
+{
+	if (m->nidle > 0)
+		return m->idle[--m->nidle];
+	return curl_easy_init();
+}
+
 void
-multi_remove(CurlMulti *m, CURL *easy)
+multi_retire(CurlMulti *m, CURL *easy, bool reuse)
 {
 	if (m->multi)
 		(void) curl_multi_remove_handle(m->multi, easy);
+	else
+		reuse = false;			/* released: nothing may be kept */
+	if (reuse && m->nidle < MULTI_IDLE_EASY)
+	{
+		/* forgets every option, so nothing points at the transfer's memory */
+		curl_easy_reset(easy);
+		m->idle[m->nidle++] = easy;
+	}
+	else
+		curl_easy_cleanup(easy);
 }
 
 CURL *
@@ -379,6 +396,8 @@ multi_wait(CurlMulti *m, long timeout_ms, uint32 wait_event_info)
 void
 multi_release(CurlMulti *m)
 {
+	while (m->nidle > 0)
+		curl_easy_cleanup(m->idle[--m->nidle]);
 	if (m->multi)
 		curl_multi_cleanup(m->multi);
 	m->multi = NULL;

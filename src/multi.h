@@ -22,10 +22,14 @@
  *									ResourceOwner, so freed only here);
  *									without epoll also multi_wait, when
  *									the sockets change
+ *	idle easy		multi_retire,	multi_easy hands one to a transfer
+ *	handles			after a			(transfer.h, which retires it again);
+ *					transfer ended	multi_release frees those left
+ *					cleanly
  *
  * multi_release runs from the engine's release path, before the engine's
- * memory goes away (see engine.h).  Easy handles belong to their transfer
- * and must be removed before multi_release.
+ * memory goes away (see engine.h).  An easy handle in use belongs to its
+ * transfer and must be retired before multi_release.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,6 +49,14 @@ typedef struct WatchedSocket
 	int			what;			/* CURL_POLL_IN/OUT/INOUT */
 } WatchedSocket;
 
+/*
+ * Idle easy handles kept for the next transfers.  A new handle costs an
+ * allocation of curl's state and of its download buffer, and freeing them
+ * again, on every request; a reset one costs neither.  More than the
+ * usual concurrency are freed: a wide call does not keep hundreds.
+ */
+#define MULTI_IDLE_EASY		32
+
 typedef struct CurlMulti
 {
 	CURLM	   *multi;
@@ -59,11 +71,22 @@ typedef struct CurlMulti
 	bool		out_of_memory;	/* a callback could not record a socket */
 	TimestampTz deadline;		/* curl's timer; 0: none */
 	WaitEventSet *wes;
+	/* easy handles of finished transfers, reset: no option of ours is left */
+	CURL	   *idle[MULTI_IDLE_EASY];
+	int			nidle;
 } CurlMulti;
 
 extern void multi_init(CurlMulti *m, MemoryContext cxt, long max_connections);
+/* An easy handle with no options set (NULL: out of memory) */
+extern CURL *multi_easy(CurlMulti *m);
 extern void multi_add(CurlMulti *m, CURL *easy);
-extern void multi_remove(CurlMulti *m, CURL *easy);
+
+/*
+ * The transfer of easy is over: take it out of the multi, and keep it for
+ * multi_easy if reuse (its transfer ran to its end), else free it.  Never
+ * raises: called on every path that ends a transfer, abort included.
+ */
+extern void multi_retire(CurlMulti *m, CURL *easy, bool reuse);
 
 /*
  * Sleep until the latch is set, a socket is ready, curl's timer is due or

@@ -376,12 +376,13 @@ json_finish_request(cJSON *root, ProviderRequest *req)
 	/* cJSON asks for 5 bytes more than it needs */
 	size_t		size = json_size_bound(root) + 64;
 	char	   *body = NULL;
+	MemoryContext cxt = req->body_cxt ? req->body_cxt : CurrentMemoryContext;
 
 	/* nothing here may raise while root (malloc'd) is alive */
 	if (size < MaxAllocSize)
 	{
 		/* print straight into the request: no reallocs, no copy */
-		body = palloc_extended(size, MCXT_ALLOC_NO_OOM);
+		body = MemoryContextAllocExtended(cxt, size, MCXT_ALLOC_NO_OOM);
 		if (body && !cJSON_PrintPreallocated(root, body, (int) Min(size, INT_MAX), false))
 		{
 			pfree(body);
@@ -397,7 +398,7 @@ json_finish_request(cJSON *root, ProviderRequest *req)
 			size_t		len = strlen(printed);
 
 			if (len < MaxAllocSize)
-				body = palloc_extended(len + 1, MCXT_ALLOC_NO_OOM);
+				body = MemoryContextAllocExtended(cxt, len + 1, MCXT_ALLOC_NO_OOM);
 			if (body)
 				memcpy(body, printed, len + 1);
 			free(printed);

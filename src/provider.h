@@ -210,12 +210,16 @@ typedef struct ModelList
 	char		next_page[512]; /* continuation token, or "" */
 } ModelList;
 
-/* One HTTP request, built in the caller's memory context */
+/*
+ * One HTTP request, built in the caller's memory context; the body in
+ * body_cxt if set (the transfer's: curl reads it where it is)
+ */
 typedef struct ProviderRequest
 {
 	char	   *url;
 	char	   *headers[6];		/* "Name: value" lines */
 	int			nheaders;
+	struct MemoryContextData *body_cxt;	/* a MemoryContext */
 	char	   *body;				/* NULL: a GET */
 	size_t		body_len;
 } ProviderRequest;

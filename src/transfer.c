@@ -89,15 +89,15 @@ transfer_release(Transfer *t, CurlMulti *m, bool finished)
 {
 	dlist_delete(&t->node);
 	if (t->easy)
-	{
-		multi_remove(m, t->easy);
-		curl_easy_cleanup(t->easy);
-	}
+		multi_retire(m, t->easy, finished);
 	/* the headers carried the key: wipe curl's copies before freeing */
 	for (struct curl_slist *h = t->headers; h; h = h->next)
 		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(t->headers);
 	free(t->response.data);
+	/* curl read the body where it is: only now that curl is done with it */
+	if (t->body)
+		pfree(t->body);
 	if (t->slot_held)
 		ratelimit_release(t->cfg, t->window_ms, t->job->est_tokens, t->used_in + t->used_out);
 	if (t->budget && finished)
@@ -123,8 +123,8 @@ quick_exit_unsupported(void)
 }
 
 void
-transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch,
-			   struct curl_slist *resolve)
+transfer_build(Transfer *t, CurlMulti *m, const EngineSettings *settings,
+			   MemoryContext scratch, struct curl_slist *resolve)
 {
 	const ProviderOps *ops = provider_ops(t->job->provider);
 	ProviderRequest req = {0};
@@ -133,6 +133,8 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 
 	t->started = GetCurrentTimestamp();
 
+	/* the body goes where the transfer is, and is the transfer's at once */
+	req.body_cxt = GetMemoryChunkContext(t);
 	old = MemoryContextSwitchTo(scratch);
 	if (t->job->models)
 		ops->build_models(t->cfg, t->job->models->next_page, &req);
@@ -142,6 +144,7 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 
 		ops->build(t->cfg, &spec, &req);
 	}
+	t->body = req.body;
 	for (int i = 0; i < req.nheaders; i++)
 	{
 		struct curl_slist *h = curl_slist_append(t->headers, req.headers[i]);
@@ -155,7 +158,7 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 	}
 	MemoryContextSwitchTo(old);
 
-	t->easy = easy = curl_easy_init();
+	t->easy = easy = multi_easy(m);
 	if (easy == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -167,11 +170,8 @@ transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratc
 	{
 		curl_easy_setopt(easy, CURLOPT_POST, 1L);
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req.body_len);
-		/* curl keeps its own copy: the scratch context is reset at once */
-		if (curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, req.body) != CURLE_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
+		/* not copied: t->body lives until transfer_release has retired easy */
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t->body);
 	}
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, CTR_USER_AGENT);

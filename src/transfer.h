@@ -17,11 +17,15 @@
  *						(budget.h)			the provider reported when the
  *											transfer finished; on abort the
  *											call's budget is gone with it
- *	CURL easy handle	transfer_start		transfer_release
- *	header list (key)	transfer_start		transfer_release (wiped first)
- *	request body		transfer_start: built in the engine's scratch
- *						context, copied by curl (CURLOPT_COPYPOSTFIELDS),
- *						so nothing of ours must outlive the call to curl
+ *	CURL easy handle	transfer_build		transfer_release, which retires it
+ *						(multi_easy: an		to the multi (multi.h): kept for
+ *						idle one or new)	reuse after a clean end, reset,
+ *											else freed
+ *	header list (key)	transfer_build		transfer_release (wiped first)
+ *	request body		transfer_build:		transfer_release (pfree), after
+ *						in the transfer's	the easy handle is retired: curl
+ *						context (req.		reads it where it is
+ *						body_cxt)			(CURLOPT_POSTFIELDS)
  *	response buffer		write callback		transfer_release (malloc: grown
  *						(malloc)			inside a curl callback)
  *
@@ -63,6 +67,7 @@ typedef struct Transfer
 	CallBudget *budget;			/* where the reservation was made, or NULL */
 	double		reserved_usd;	/* this request's upper bound */
 	RequestPlan plan;			/* what it asks for (ops->plan) */
+	char	   *body;			/* the request body, or NULL */
 	size_t		body_len;		/* bytes of the request body */
 	int64		used_in;		/* the response's usage, once known */
 	int64		used_out;
@@ -86,8 +91,8 @@ extern bool transfer_acquire(Transfer *t, long *wait_ms);
  * Build the request as t->plan says (may raise: the release path cleans up);
  * resolve: the provider's addresses for CURLOPT_RESOLVE (resolve.h), or NULL
  */
-extern void transfer_build(Transfer *t, const EngineSettings *settings, MemoryContext scratch,
-						   struct curl_slist *resolve);
+extern void transfer_build(Transfer *t, CurlMulti *m, const EngineSettings *settings,
+						   MemoryContext scratch, struct curl_slist *resolve);
 
 /* Reserve the request's upper bound in the call's budget; false if refused */
 extern bool transfer_reserve(Transfer *t, CallBudget *budget, double tokens_per_byte);
