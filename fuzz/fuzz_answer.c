@@ -11,7 +11,9 @@
  *
  * Checks: no memory error or UB; the answer does not depend on the why
  * buffer; on success every value is 0 or 1; on failure the reason is a
- * non-empty C string that fits its buffer.
+ * non-empty C string that fits its buffer; and the fast path for the usual
+ * shapes agrees with cJSON alone (answer_extract_reference), for 0/1 and
+ * for percentages, in the result and in every value.
  *
  *-------------------------------------------------------------------------
  */
@@ -64,6 +66,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int i = 0; i < n; i++)
 			FUZZ_CHECK(percent[i] <= 100 && (!ok || percent[i] == clicks[i]),
 					   "percentage %d of %d is %u", i + 1, n, percent[i]);
+
+	/* the fast path says what cJSON alone says */
+	{
+		uint8_t    *ref = malloc((size_t) n);
+		bool		ok_ref;
+
+		for (int k = 0; k < 2; k++)
+		{
+			AnswerKind	kind = k ? ANSWER_PROBABILITY : ANSWER_CLICK;
+			const uint8_t *got = k ? percent : clicks;
+			bool		ok_got = k ? ok_percent : ok;
+
+			ok_ref = answer_extract_reference(text, len, n, kind, ref, NULL, 0);
+			FUZZ_CHECK(ok_ref == ok_got, "kind %d: %d, cJSON alone %d", k, ok_got, ok_ref);
+			if (ok_ref)
+				for (int i = 0; i < n; i++)
+					FUZZ_CHECK(ref[i] == got[i], "kind %d, answer %d of %d: %u, cJSON alone %u",
+							   k, i + 1, n, got[i], ref[i]);
+		}
+		free(ref);
+	}
 
 	FUZZ_CHECK(ok == ok2, "result depends on the why buffer (%d vs %d)", ok, ok2);
 	if (ok)

@@ -324,6 +324,23 @@ ANSWER = {
     "why_none": hdr(2, 1) + b"[0,9]",
     "why_one_byte": hdr(2, 2) + b"[0]",
     "why_seven_bytes": hdr(2, 3) + b"garbage",
+    # the fast path for the usual shapes (answer.c parse_plain) and its edges,
+    # where it must hand over to cJSON and agree with it
+    "plain_percent": hdr(3) + b"[0,100,37]",
+    "plain_over_max": hdr(2) + b"[1,101]",
+    "plain_leading_zero": hdr(2) + b"[01,1]",
+    "plain_double_zero": hdr(1) + b"[00]",
+    "plain_trailing_comma": hdr(2) + b"[1,0,]",
+    "plain_empty_array": hdr(1) + b"[]",
+    "plain_missing_comma": hdr(2) + b"[1 0]",
+    "plain_extra_bracket": hdr(1) + b"[1]]",
+    "plain_formfeed": hdr(2) + b"[1,\f0]",
+    "plain_long_number": hdr(1) + b"[0000000000001]",
+    "object_spaced": hdr(2) + b'{ "clicks" : [ 1 , 0 ] }',
+    "object_escaped_key": hdr(1) + b'{"cl\\"icks":[1]}',
+    "object_trailing_comma": hdr(1) + b'{"k":[1],}',
+    "object_no_value": hdr(1) + b'{"k": }',
+    "object_unterminated_key": hdr(1) + b'{"k:[1]}',
 }
 
 # ---- retry hints ------------------------------------------------------------

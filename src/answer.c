@@ -38,6 +38,15 @@ is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
+/* end moved back over JSON whitespace, not past start */
+static inline const char *
+skip_json_space_back(const char *start, const char *end)
+{
+	while (end > start && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\t' || end[-1] == '\r'))
+		end--;
+	return end;
+}
+
 /* Trim whitespace at both ends of [*start, *end) */
 static void
 trim(const char **start, const char **end)
@@ -103,13 +112,85 @@ answer_array(const cJSON *root, char *why, size_t whylen)
 	return found;
 }
 
-bool
-answer_extract(const char *text, size_t len, int n, AnswerKind kind,
-			   uint8_t *values, char *why, size_t whylen)
+/* JSON's own whitespace: a subset of what cJSON skips (every byte <= 0x20) */
+static inline const char *
+skip_json_space(const char *p, const char *end)
 {
-	int			max = answer_max(kind);
-	const char *start = text;
-	const char *end = text + len;
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/*
+ * The answer as models nearly always write it -- [1,0,...] or {"k":[...]}
+ * with small integers in plain decimal and JSON whitespace -- read without
+ * building a cJSON tree (an allocation and a strtod per value).  Accepts
+ * only texts that parse_json accepts with the same values; anything else
+ * (an error, 1.0, 01, other members, escapes) returns false, and
+ * parse_json decides and says why.
+ */
+static bool
+parse_plain(const char *p, const char *end, int n, int max, uint8_t *values)
+{
+	int			i = 0;
+
+	if (*p == '{')
+	{
+		/* one member, a key without escapes, whose value is the array */
+		p = skip_json_space(p + 1, end);
+		if (p == end || *p != '"')
+			return false;
+		for (p++; p < end && *p != '"'; p++)
+			if (*p == '\\' || (unsigned char) *p < 0x20)
+				return false;
+		if (p == end)
+			return false;
+		p = skip_json_space(p + 1, end);
+		if (p == end || *p != ':')
+			return false;
+		p = skip_json_space(p + 1, end);
+		/* the closing brace: the last byte (the text is trimmed) */
+		if (end - p < 2 || end[-1] != '}')
+			return false;
+		end = skip_json_space_back(p, end - 1);
+	}
+	if (p == end || *p != '[' || end[-1] != ']')
+		return false;
+	p = skip_json_space(p + 1, end - 1);
+	for (;;)
+	{
+		int			v;
+
+		if (p == end - 1 || *p < '0' || *p > '9' || i == n)
+			return false;
+		v = *p++ - '0';
+		/* no leading zeros (cJSON would read 01 as 1: it decides) */
+		if (v == 0 && p < end && *p >= '0' && *p <= '9')
+			return false;
+		while (p < end && *p >= '0' && *p <= '9')
+		{
+			v = v * 10 + (*p++ - '0');
+			if (v > max)
+				return false;
+		}
+		if (v > max)
+			return false;
+		values[i++] = (uint8_t) v;
+		p = skip_json_space(p, end - 1);
+		if (p == end - 1)
+			break;
+		if (*p != ',')
+			return false;
+		p = skip_json_space(p + 1, end - 1);
+	}
+	return i == n;
+}
+
+/* The answer through cJSON: what parse_plain accepts, and everything else */
+static bool
+parse_json(const char *start, const char *end, int n, int max,
+		   uint8_t *values, char *why, size_t whylen)
+{
 	const char *parse_end = NULL;
 	cJSON	   *root;
 	const cJSON *array;
@@ -117,28 +198,6 @@ answer_extract(const char *text, size_t len, int n, AnswerKind kind,
 	int			count;
 	int			i = 0;
 	bool		ok = false;
-
-	if (text == NULL)
-	{
-		set_why(why, whylen, "answer is empty");
-		return false;
-	}
-	trim(&start, &end);
-	if (start == end)
-	{
-		set_why(why, whylen, "answer is empty or whitespace");
-		return false;
-	}
-	if (!strip_fence(&start, &end))
-	{
-		set_why(why, whylen, "answer has an unterminated Markdown fence");
-		return false;
-	}
-	if (start == end || (*start != '[' && *start != '{'))
-	{
-		set_why(why, whylen, "answer is not JSON");
-		return false;
-	}
 
 	root = cJSON_ParseWithLengthOpts(start, (size_t) (end - start), &parse_end, false);
 	if (root == NULL)
@@ -182,4 +241,61 @@ answer_extract(const char *text, size_t len, int n, AnswerKind kind,
 done:
 	cJSON_Delete(root);
 	return ok;
+}
+
+/* Trim and unfence the text; false with a reason if it cannot be JSON */
+static bool
+answer_bounds(const char *text, size_t len, const char **start, const char **end,
+			  char *why, size_t whylen)
+{
+	if (text == NULL)
+	{
+		set_why(why, whylen, "answer is empty");
+		return false;
+	}
+	*start = text;
+	*end = text + len;
+	trim(start, end);
+	if (*start == *end)
+	{
+		set_why(why, whylen, "answer is empty or whitespace");
+		return false;
+	}
+	if (!strip_fence(start, end))
+	{
+		set_why(why, whylen, "answer has an unterminated Markdown fence");
+		return false;
+	}
+	if (*start == *end || (**start != '[' && **start != '{'))
+	{
+		set_why(why, whylen, "answer is not JSON");
+		return false;
+	}
+	return true;
+}
+
+bool
+answer_extract(const char *text, size_t len, int n, AnswerKind kind,
+			   uint8_t *values, char *why, size_t whylen)
+{
+	const char *start;
+	const char *end;
+
+	if (!answer_bounds(text, len, &start, &end, why, whylen))
+		return false;
+	if (parse_plain(start, end, n, answer_max(kind), values))
+		return true;
+	return parse_json(start, end, n, answer_max(kind), values, why, whylen);
+}
+
+bool
+answer_extract_reference(const char *text, size_t len, int n, AnswerKind kind,
+						 uint8_t *values, char *why, size_t whylen)
+{
+	const char *start;
+	const char *end;
+
+	if (!answer_bounds(text, len, &start, &end, why, whylen))
+		return false;
+	return parse_json(start, end, n, answer_max(kind), values, why, whylen);
 }

@@ -38,4 +38,11 @@ answer_max(AnswerKind kind)
 extern bool answer_extract(const char *text, size_t len, int n, AnswerKind kind,
 						   uint8_t *values, char *why, size_t whylen);
 
+/*
+ * The same through cJSON alone, without the fast path for the usual
+ * shapes: the fuzzer checks that both agree on every input.
+ */
+extern bool answer_extract_reference(const char *text, size_t len, int n, AnswerKind kind,
+									 uint8_t *values, char *why, size_t whylen);
+
 #endif							/* CTR_ANSWER_H */
