@@ -90,11 +90,16 @@ channels_send(ChannelSet *set, const JobSpec *spec)
 	if (set->is_local[spec->provider])
 	{
 		JobSpec		copy = *spec;
-		char	   *text = MemoryContextAlloc(set->cxt, spec->text_len + 1);
+		char	   *text = MemoryContextAlloc(set->cxt, spec->text_len + spec->tail_len + 1);
 
 		memcpy(text, spec->text, spec->text_len);
-		text[spec->text_len] = '\0';
+		if (spec->tail_len > 0)
+			memcpy(text + spec->text_len, spec->tail, spec->tail_len);
+		text[spec->text_len + spec->tail_len] = '\0';
 		copy.text = text;
+		copy.text_len = spec->text_len + spec->tail_len;
+		copy.tail = NULL;
+		copy.tail_len = 0;
 		engine_submit(set->local, engine_new_job(set->local, &copy));
 		return;
 	}

@@ -294,6 +294,7 @@ engine_new_job(Engine *engine, const JobSpec *spec)
 {
 	EngineJob  *job = MemoryContextAllocZero(engine->cxt, sizeof(EngineJob));
 
+	Assert(spec->tail_len == 0);	/* channels_send joined it */
 	job->batch_no = spec->batch_no;
 	job->ad_no = spec->ad_no;
 	job->provider = spec->provider;

@@ -103,6 +103,11 @@ typedef struct JobSpec
 	AnswerKind	kind;			/* 0/1 or percent */
 	const char *text;			/* the request text; the owner keeps it alive */
 	int			text_len;
+	const char *tail;			/* and after it this, or NULL: the persona block
+								 * and the ad go out without being joined first
+								 * (channels_send joins them; an engine's jobs
+								 * have no tail) */
+	int			tail_len;
 	const char *ad;				/* the ad itself, for the mock; NULL in workers */
 	uint64		cache_key;		/* the same for every ad of a batch (prompt caches) */
 	bool		last_resort;	/* no other provider is left for it: wait out an

@@ -389,8 +389,9 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 		return false;
 	}
 
-	MemoryContextSwitchTo(reader->scratch);
+	/* the text is written where the batch keeps it: no copy at the end */
 	initStringInfo(&out);
+	MemoryContextSwitchTo(reader->scratch);
 	appendStringInfoString(&out, call_text);
 	prompt_personas(&out, n, reader->ncols, reader->names, rr.values, reader->plain);
 
@@ -411,8 +412,7 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 		strcpy(keybuf, rr.keys[i]);
 		keybuf += strlen(rr.keys[i]) + 1;
 	}
-	batch->text = palloc(out.len + 1);
-	memcpy(batch->text, out.data, out.len + 1);
+	batch->text = out.data;
 	batch->text_len = out.len;
 	MemoryContextReset(reader->scratch);
 

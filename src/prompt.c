@@ -255,9 +255,23 @@ prompt_personas(StringInfo out, int n, int ncols,
 	}
 	header = header_size <= labelled_size;
 
-	/* one allocation for the whole batch text */
-	enlargeStringInfo(out, (int) Min(header ? header_size : labelled_size,
-									 (size_t) MaxAllocSize / 2) + n * 16 + 32);
+	/*
+	 * One allocation for the whole batch text, of about its size (the "[k] "
+	 * prefixes are counted at 16 bytes): enlargeStringInfo would double to
+	 * the next power of two, and the batch keeps this buffer as its text.
+	 */
+	{
+		size_t		need = (size_t) out->len + Min(header ? header_size : labelled_size,
+												   (size_t) MaxAllocSize / 2) + (size_t) n * 16 + 32;
+
+		if (need < MaxAllocSize && need > (size_t) out->maxlen)
+		{
+			out->data = repalloc(out->data, need);
+			out->maxlen = (int) need;
+		}
+		else
+			enlargeStringInfo(out, (int) Min(need - out->len, (size_t) MaxAllocSize / 2));
+	}
 	appendStringInfo(out, "Personas: %d\n", n);
 	if (header)
 	{

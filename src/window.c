@@ -121,35 +121,6 @@ block_cache_key(const PersonaBatch *batch)
 	return hash_bytes_extended(text + len - 1024, 1024, key);
 }
 
-/* The request text of one ad of a batch: the persona block, then the ad */
-static void
-build_ad_text(CallState *cs, BatchSlot *slot, int a)
-{
-	AdAnswer   *ad = &slot->ads[a];
-	const char *block = slot->batch.text;
-	int			block_len = slot->batch.text_len;
-	int			ad_len = strlen(cs->ad_texts[a]);
-
-	ad->text = MemoryContextAlloc(slot->cxt, block_len + ad_len + 2);
-	memcpy(ad->text, block, block_len);
-	ad->text_len = block_len;
-	if (block_len > 0 && block[block_len - 1] != '\n')
-		ad->text[ad->text_len++] = '\n';
-	memcpy(ad->text + ad->text_len, cs->ad_texts[a], ad_len + 1);
-	ad->text_len += ad_len;
-	cs->text_bytes += ad->text_len;
-}
-
-static void
-free_ad_text(CallState *cs, AdAnswer *ad)
-{
-	if (ad->text == NULL)
-		return;
-	cs->text_bytes -= ad->text_len;
-	pfree(ad->text);
-	ad->text = NULL;
-}
-
 void
 window_send_ad(CallState *cs, BatchSlot *slot, int a, int play)
 {
@@ -159,17 +130,18 @@ window_send_ad(CallState *cs, BatchSlot *slot, int a, int play)
 	if (cs->channels == NULL)
 		cs->channels = channels_start(cs->play, cs->nplay, &cs->settings,
 									  cs->platform, ctr_max_cost);
-	if (ad->text == NULL)
-		build_ad_text(cs, slot, a);
-
 	memset(&spec, 0, sizeof(spec));
 	spec.batch_no = slot->batch_no;
 	spec.ad_no = a;
 	spec.provider = cs->play[play].id;
 	spec.n = slot->batch.n;
 	spec.kind = cs->kind;
-	spec.text = ad->text;
-	spec.text_len = ad->text_len;
+	/* the persona block (whose last line ends), then the ad: joined as sent */
+	Assert(slot->batch.text_len > 0 && slot->batch.text[slot->batch.text_len - 1] == '\n');
+	spec.text = slot->batch.text;
+	spec.text_len = slot->batch.text_len;
+	spec.tail = cs->ad_texts[a];
+	spec.tail_len = cs->ad_text_lens[a];
 	spec.ad = cs->ads[a];
 	spec.cache_key = slot->cache_key;
 	/* with nowhere else to go, it waits out this provider's trouble */
@@ -184,9 +156,8 @@ window_send_ad(CallState *cs, BatchSlot *slot, int a, int play)
 		cs->tally[play].first_sent = ad->sent_at;
 	cs->tally[play].outstanding++;
 	cs->hedge.sends++;
-	/* the channel has its own copy: a retry or a twin builds it again */
+	/* the channel keeps its own copy of the text */
 	channels_send(cs->channels, &spec);
-	free_ad_text(cs, ad);
 }
 
 /*
@@ -305,7 +276,6 @@ static void
 ad_done(CallState *cs, BatchSlot *slot, AdAnswer *ad)
 {
 	ad->state = SLOT_DONE;
-	free_ad_text(cs, ad);
 	if (--slot->pending > 0)
 		return;
 	slot->state = SLOT_DONE;
@@ -498,8 +468,12 @@ window_run(CallState *cs, Oid relid, int batch_size)
 
 	/* each ad's part of the prompt, once */
 	cs->ad_texts = palloc(sizeof(char *) * cs->nads);
+	cs->ad_text_lens = palloc(sizeof(int) * cs->nads);
 	for (int a = 0; a < cs->nads; a++)
+	{
 		cs->ad_texts[a] = prompt_call_text(cs->ads[a], cs->platform);
+		cs->ad_text_lens[a] = strlen(cs->ad_texts[a]);
+	}
 
 	/*
 	 * Requests in flight are bounded per provider (twice its concurrency);

@@ -49,9 +49,6 @@ typedef struct AdAnswer
 	bool		answered;
 	uint8	   *values;			/* n answers when answered (0/1 or percent) */
 	char	   *model;
-	char	   *text;			/* the request: persona block, then the ad
-								 * (freed once sent: a retry builds it again) */
-	int			text_len;
 	double		cost_usd;		/* what its requests cost, at the prices */
 	int			inflight;		/* its requests out now: 2 while a twin is */
 	bool		twinned;		/* a twin went out: no round trip to learn */
@@ -91,7 +88,8 @@ typedef struct CallState
 	const char *what;			/* "ctr_predict" or "ctr_compare", for messages */
 	int			nads;
 	const char *const *ads;		/* the ads, in UTF-8 */
-	char	  **ad_texts;		/* their part of the prompt */
+	char	  **ad_texts;		/* their part of the prompt, after the block */
+	int		   *ad_text_lens;
 	const char *platform;
 	AnswerKind	kind;
 	CallSink	sink;

@@ -304,6 +304,8 @@ worker_pool_send(WorkerPool *pool, const JobSpec *spec)
 	WorkerSlot *slot = worker_for(pool, spec->provider);
 	StringInfo	msg = makeStringInfo();
 
+	/* the header's 26 bytes and the text: one allocation, no regrowing */
+	enlargeStringInfo(msg, 26 + spec->text_len + spec->tail_len);
 	pq_sendint64(msg, spec->batch_no);
 	pq_sendint32(msg, spec->ad_no);
 	pq_sendint32(msg, spec->n);
@@ -311,6 +313,8 @@ worker_pool_send(WorkerPool *pool, const JobSpec *spec)
 	pq_sendbyte(msg, spec->last_resort ? 1 : 0);
 	pq_sendint64(msg, (int64) spec->cache_key);
 	pq_sendbytes(msg, spec->text, spec->text_len);
+	if (spec->tail_len > 0)
+		pq_sendbytes(msg, spec->tail, spec->tail_len);
 	slot->unsent = lappend(slot->unsent, msg);
 	flush_unsent(slot);
 }
