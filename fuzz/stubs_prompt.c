@@ -221,7 +221,7 @@ fuzz_prompt_batch(const char *ad, const char *platform, int n, int ncols,
 	initStringInfo(&out);
 	appendStringInfoString(&out, call_text);
 	pfree(call_text);
-	prompt_personas(&out, n, ncols, names, values, plain);
+	prompt_personas(&out, n, ncols, names, values, NULL, plain);
 	free(plain);
 	*len = (size_t) out.len;
 	return out.data;

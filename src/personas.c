@@ -141,7 +141,8 @@ plain_type(Oid type)
 typedef struct FloatMemo
 {
 	Datum		value;
-	char		text[32];		/* "" while the slot is empty */
+	uint8		len;			/* of text; 0 while the slot is empty */
+	char		text[31];
 } FloatMemo;
 
 static void
@@ -230,7 +231,8 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 		getTypeOutputInfo(att->atttypid, &outfunc, &varlena);
 		fmgr_info(outfunc, &reader->outfuncs[c]);
 		reader->kinds[c] = (att->atttypid == JSONOID || att->atttypid == JSONBOID) ? 'j' :
-			(att->atttypid == BOOLOID) ? 'b' : ' ';
+			(att->atttypid == BOOLOID) ? 'b' :
+			(att->atttypid == TEXTOID || att->atttypid == VARCHAROID) ? 't' : ' ';
 		reader->plain[c] = plain_type(att->atttypid);
 		/* keyed on the Datum: by value only (not float8 on 32-bit builds) */
 		if ((att->atttypid == FLOAT4OID || att->atttypid == FLOAT8OID) && att->attbyval)
@@ -260,39 +262,83 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	AtEOXact_GUC(true, nestlevel);
 }
 
-/* A value as the model reads it: text, in UTF-8; NULL when empty */
+/* A copy of the len bytes at s, NUL-terminated, in the current context */
+static inline char *
+copy_text(const char *s, size_t len)
+{
+	char	   *copy = palloc(len + 1);
+
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	return copy;
+}
+
+/*
+ * A value as the model reads it: text, in UTF-8, and its strlen in *len;
+ * NULL when empty
+ */
 static char *
-render_value(PersonaReader *reader, int c, Datum value)
+render_value(PersonaReader *reader, int c, Datum value, size_t *len)
 {
 	char	   *s;
 	char	   *u;
 	FloatMemo  *slot = NULL;
 
-	if (reader->kinds[c] == 'b')
-		return pstrdup(DatumGetBool(value) ? "true" : "false");
+	switch (reader->kinds[c])
+	{
+		case 'b':
+			*len = DatumGetBool(value) ? 4 : 5;
+			return copy_text(DatumGetBool(value) ? "true" : "false", *len);
+		case 't':
+			{
+				/* text and varchar print as their bytes: no output function */
+				text	   *t = DatumGetTextPP(value);
+
+				*len = VARSIZE_ANY_EXHDR(t);
+				if (*len == 0)
+					return NULL;
+				s = copy_text(VARDATA_ANY(t), *len);
+				if ((Pointer) t != DatumGetPointer(value))
+					pfree(t);
+				u = ctr_to_utf8(s);
+				if (u == s)
+					return s;
+				pfree(s);
+				*len = strlen(u);
+				return u;
+			}
+	}
 	if (reader->memos[c] != NULL)
 	{
 		/* a function in the personas' query may change it while it runs */
 		if (unlikely(reader->memo_digits != extra_float_digits))
 			float_memos_reset(reader);
 		slot = float_memo_slot(reader->memos[c], value);
-		if (slot->text[0] != '\0' && slot->value == value)
-			return pstrdup(slot->text);
+		if (slot->len > 0 && slot->value == value)
+		{
+			*len = slot->len;
+			return copy_text(slot->text, slot->len);
+		}
 	}
 	s = OutputFunctionCall(&reader->outfuncs[c], value);
-	if (slot != NULL && strlen(s) < sizeof(slot->text))
+	if (reader->kinds[c] == 'j')
+		s = json_compact(s);
+	*len = strlen(s);
+	if (slot != NULL && *len < sizeof(slot->text))
 	{
 		/* ASCII, so the same in UTF-8 */
 		slot->value = value;
-		strcpy(slot->text, s);
+		slot->len = (uint8) *len;
+		memcpy(slot->text, s, *len + 1);
 	}
-	if (reader->kinds[c] == 'j')
-		s = json_compact(s);
-	if (s[0] == '\0')
+	if (*len == 0)
 		return NULL;			/* empty says nothing: left out like NULL */
 	u = ctr_to_utf8(s);
 	if (u != s)
+	{
 		pfree(s);
+		*len = strlen(u);
+	}
 	return u;
 }
 
@@ -312,6 +358,7 @@ typedef struct RowReceiver
 	char	  **keys;
 	size_t		keys_size;
 	char	  **values;			/* n x ncols */
+	size_t	   *lens;			/* and their strlen */
 } RowReceiver;
 
 static bool
@@ -332,7 +379,8 @@ receive_row(TupleTableSlot *slot, DestReceiver *self)
 	row = rr->values + (size_t) i * reader->ncols;
 	for (int c = 0; c < reader->ncols; c++)
 		row[c] = slot->tts_isnull[c + 1] ? NULL :
-			render_value(reader, c, slot->tts_values[c + 1]);
+			render_value(reader, c, slot->tts_values[c + 1],
+						 &rr->lens[(size_t) i * reader->ncols + c]);
 	rr->n++;
 	MemoryContextSwitchTo(old);
 	return true;
@@ -377,6 +425,8 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 	rr.keys = MemoryContextAlloc(reader->scratch, sizeof(char *) * batch_size);
 	rr.values = MemoryContextAllocZero(reader->scratch,
 									   sizeof(char *) * (size_t) batch_size * Max(reader->ncols, 1));
+	rr.lens = MemoryContextAlloc(reader->scratch,
+								 sizeof(size_t) * (size_t) batch_size * Max(reader->ncols, 1));
 	/* the portal's QueryDesc keeps a pointer to rr, read only in this call */
 	(void) PortalRunFetch(reader->portal, FETCH_FORWARD, batch_size, &rr.pub);
 	MemoryContextSwitchTo(batch_cxt);
@@ -393,7 +443,7 @@ persona_reader_next(PersonaReader *reader, int batch_size,
 	initStringInfo(&out);
 	MemoryContextSwitchTo(reader->scratch);
 	appendStringInfoString(&out, call_text);
-	prompt_personas(&out, n, reader->ncols, reader->names, rr.values, reader->plain);
+	prompt_personas(&out, n, reader->ncols, reader->names, rr.values, rr.lens, reader->plain);
 
 	/* the batch's: the keys in one chunk, the text in one of its size */
 	MemoryContextSwitchTo(batch_cxt);

@@ -151,17 +151,15 @@ static const char esc_letter[256] = {
 
 #define SPECIAL(name)	'\\', '|', ';', (name) ? ':' : ';'
 
-/* bytes escape_text appends for s; *raw gets strlen(s) */
+/* bytes escape_text appends for s of strlen len */
 static size_t
-escaped_len(const char *s, bool name, size_t *raw)
+escaped_len(const char *s, size_t len, bool name)
 {
-	size_t		len = strlen(s);
 	size_t		extra = 0;
 
 	for (size_t i = textscan_plain(s, len, SPECIAL(name)); i < len;
 		 i += 1 + textscan_plain(s + i + 1, len - i - 1, SPECIAL(name)))
 		extra += esc_letter[(unsigned char) s[i]] ? 1 : 3;
-	*raw = len;
 	return len + extra;
 }
 
@@ -211,7 +209,8 @@ prompt_escape(StringInfo out, const char *s)
 
 void
 prompt_personas(StringInfo out, int n, int ncols,
-				char *const *names, char *const *values, const bool *plain)
+				char *const *names, char *const *values, const size_t *lens,
+				const bool *plain)
 {
 	size_t		header_size = 0;
 	size_t		labelled_size = 0;
@@ -226,9 +225,7 @@ prompt_personas(StringInfo out, int n, int ncols,
 	header_size = strlen("fields: ") + 1;
 	for (int c = 0; c < ncols; c++)
 	{
-		size_t		unused;
-
-		name_len[c] = escaped_len(names[c], true, &unused);
+		name_len[c] = escaped_len(names[c], strlen(names[c]), true);
 		header_size += name_len[c] + (c > 0);
 	}
 	for (int i = 0; i < n; i++)
@@ -242,10 +239,9 @@ prompt_personas(StringInfo out, int n, int ncols,
 
 			if (values[k] == NULL)
 				continue;
-			if (plain[c])
-				esc[k] = raw[k] = strlen(values[k]);
-			else
-				esc[k] = escaped_len(values[k], false, &raw[k]);
+			raw[k] = lens ? lens[k] : strlen(values[k]);
+			Assert(raw[k] == strlen(values[k]));
+			esc[k] = plain[c] ? raw[k] : escaped_len(values[k], raw[k], false);
 			last = c;
 			header_size += esc[k];
 			labelled_size += name_len[c] + 2 + esc[k] + (first ? 0 : 2);

@@ -28,14 +28,15 @@ extern const char *prompt_system(bool object_root, AnswerKind kind);
 
 /*
  * Append a batch of n personas: values[i * ncols + c] is the text of
- * column c of persona i, or NULL; plain[c] says column c's values never
- * hold a byte that needs escaping (numbers, dates).  Chooses per batch
- * between a shared header over compact rows and "name: value" lines,
- * whichever is shorter.
+ * column c of persona i, or NULL, and lens[i * ncols + c] its strlen (or
+ * lens is NULL: measured here); plain[c] says column c's values never hold
+ * a byte that needs escaping (numbers, dates).  Chooses per batch between
+ * a shared header over compact rows and "name: value" lines, whichever is
+ * shorter.
  */
 extern void prompt_personas(StringInfo out, int n, int ncols,
 							char *const *names, char *const *values,
-							const bool *plain);
+							const size_t *lens, const bool *plain);
 
 /* Escape one value so that it stays on one line and inside its field */
 extern void prompt_escape(StringInfo out, const char *s);
