@@ -132,11 +132,14 @@ plain_type(Oid type)
  * The text of float4 and float8 values, remembered per column.  A persona
  * table holds few distinct trait values (0.73, 0.41, ...), and printing the
  * shortest exact decimal of one costs ~600 instructions, a lookup ~30.  The
- * text depends only on the value's bits and extra_float_digits; a slot holds
- * the last value that hashed to it.  Only types passed by value: their Datum
- * is the bits (a by-reference Datum is an address, reused for other values).
+ * text depends only on the value's bits and extra_float_digits.  A value
+ * hashes to a pair of slots, which hold the last two values that hashed
+ * there, the latest first: with one slot per value, two of 101 trait values
+ * sharing a slot missed 18 % of lookups.  Only types passed by value: their
+ * Datum is the bits (a by-reference Datum is an address, reused for other
+ * values).
  */
-#define FLOAT_MEMO_SLOTS 256
+#define FLOAT_MEMO_SLOTS 256	/* 128 pairs */
 
 typedef struct FloatMemo
 {
@@ -154,12 +157,13 @@ float_memos_reset(PersonaReader *reader)
 	reader->memo_digits = extra_float_digits;
 }
 
+/* The pair of slots value hashes to */
 static inline FloatMemo *
-float_memo_slot(FloatMemo *memo, Datum value)
+float_memo_pair(FloatMemo *memo, Datum value)
 {
 	uint64		h = (uint64) value * UINT64CONST(0x9E3779B97F4A7C15);
 
-	return &memo[h >> 56];
+	return &memo[(h >> 57) * 2];
 }
 
 void
@@ -313,12 +317,13 @@ render_value(PersonaReader *reader, int c, Datum value, size_t *len)
 		/* a function in the personas' query may change it while it runs */
 		if (unlikely(reader->memo_digits != extra_float_digits))
 			float_memos_reset(reader);
-		slot = float_memo_slot(reader->memos[c], value);
-		if (slot->len > 0 && slot->value == value)
-		{
-			*len = slot->len;
-			return copy_text(slot->text, slot->len);
-		}
+		slot = float_memo_pair(reader->memos[c], value);
+		for (int k = 0; k < 2; k++)
+			if (slot[k].len > 0 && slot[k].value == value)
+			{
+				*len = slot[k].len;
+				return copy_text(slot[k].text, slot[k].len);
+			}
 	}
 	s = OutputFunctionCall(&reader->outfuncs[c], value);
 	if (reader->kinds[c] == 'j')
@@ -326,10 +331,11 @@ render_value(PersonaReader *reader, int c, Datum value, size_t *len)
 	*len = strlen(s);
 	if (slot != NULL && *len < sizeof(slot->text))
 	{
-		/* ASCII, so the same in UTF-8 */
-		slot->value = value;
-		slot->len = (uint8) *len;
-		memcpy(slot->text, s, *len + 1);
+		/* the latest first; ASCII, so the same in UTF-8 */
+		slot[1] = slot[0];
+		slot[0].value = value;
+		slot[0].len = (uint8) *len;
+		memcpy(slot[0].text, s, *len + 1);
 	}
 	if (*len == 0)
 		return NULL;			/* empty says nothing: left out like NULL */

@@ -270,7 +270,7 @@ call_run(CallState *cs, Oid relid, int batch_size)
 typedef struct PredictRows
 {
 	ReturnSetInfo *rsinfo;
-	MemoryContext rowcxt;		/* per emitted row */
+	MemoryContext rowcxt;		/* a batch of emitted rows */
 } PredictRows;
 
 /* a finished batch: one row per persona, NULL answer, provider, model if none */
@@ -308,8 +308,9 @@ predict_batch_done(CallState *cs, const BatchSlot *slot, void *arg)
 			nulls[2] = nulls[3] = nulls[4] = true;
 		tuplestore_putvalues(out->rsinfo->setResult, out->rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(old);
-		MemoryContextReset(out->rowcxt);
 	}
+	/* a batch's key texts at most: freed once, not row by row */
+	MemoryContextReset(out->rowcxt);
 	if (provider)
 		pfree(provider);
 	if (model)

@@ -191,14 +191,23 @@ escape_text(StringInfo out, const char *s, bool name)
 
 #undef SPECIAL
 
-/* a value measured by prompt_personas: clean ones are copied whole */
+/*
+ * a value measured by prompt_personas: clean ones are copied whole, inline
+ * while the buffer (sized for the batch) has room
+ */
 static inline void
 append_value(StringInfo out, const char *s, size_t raw, size_t escaped)
 {
-	if (raw == escaped)
-		appendBinaryStringInfo(out, s, raw);
-	else
+	if (raw != escaped)
 		escape_text(out, s, false);
+	else if ((size_t) out->len + raw < (size_t) out->maxlen)
+	{
+		memcpy(out->data + out->len, s, raw);
+		out->len += (int) raw;
+		out->data[out->len] = '\0';
+	}
+	else
+		appendBinaryStringInfo(out, s, raw);
 }
 
 void
@@ -275,10 +284,10 @@ prompt_personas(StringInfo out, int n, int ncols,
 		for (int c = 0; c < ncols; c++)
 		{
 			if (c > 0)
-				appendStringInfoChar(out, '|');
+				appendStringInfoCharMacro(out, '|');
 			escape_text(out, names[c], true);
 		}
-		appendStringInfoChar(out, '\n');
+		appendStringInfoCharMacro(out, '\n');
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -302,7 +311,7 @@ prompt_personas(StringInfo out, int n, int ncols,
 			for (int c = 0; c <= last; c++)
 			{
 				if (c > 0)
-					appendStringInfoChar(out, '|');
+					appendStringInfoCharMacro(out, '|');
 				if (row[c] != NULL)
 					append_value(out, row[c], raw[base + c], esc[base + c]);
 			}
@@ -323,7 +332,7 @@ prompt_personas(StringInfo out, int n, int ncols,
 				first = false;
 			}
 		}
-		appendStringInfoChar(out, '\n');
+		appendStringInfoCharMacro(out, '\n');
 	}
 	pfree(esc);
 	pfree(raw);
