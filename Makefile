@@ -43,6 +43,7 @@ OBJS = \
 	src/quirks.o \
 	src/ratelimit.o \
 	src/report.o \
+	src/request_json.o \
 	src/resolve.o \
 	src/settle.o \
 	src/split.o \

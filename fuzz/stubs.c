@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "prompt.h"
 #include "provider_json.h"
+#include "request_json.h"
 
 /* port.h maps printf-family names to pg_* ones; write(2) avoids them */
 /* C11's _Noreturn: pg_attribute_noreturn() is gone in 18 */
@@ -52,11 +53,42 @@ keys_header(const char *name_colon_space, const char *key)
 	stub_abort("keys_header");
 }
 
-/* src/provider.c */
+/* src/request_json.c */
 void
-json_finish_request(cJSON *root, ProviderRequest *req)
+json_body_begin(StringInfo out, const ProviderRequest *req, size_t text_len)
 {
-	stub_abort("json_finish_request");
+	stub_abort("json_body_begin");
+}
+
+void
+json_body_end(StringInfo out, ProviderRequest *req)
+{
+	stub_abort("json_body_end");
+}
+
+void
+json_put_string(StringInfo out, const char *s, size_t len)
+{
+	stub_abort("json_put_string");
+}
+
+void
+json_put_cstring(StringInfo out, const char *s)
+{
+	stub_abort("json_put_cstring");
+}
+
+void
+json_put_int(StringInfo out, int64 v)
+{
+	stub_abort("json_put_int");
+}
+
+void
+json_put_chat_messages(StringInfo out, const char *model, const char *system,
+					   const char *user, size_t user_len, bool temperature)
+{
+	stub_abort("json_put_chat_messages");
 }
 
 /* lib/stringinfo.h (the model list request of provider_gemini.c) */

@@ -1,13 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * stubs_prompt.c
- *	  Just enough of the backend to run src/prompt.c outside PostgreSQL,
- *	  for fuzz_prompt: palloc/pfree on malloc, a real StringInfo,
- *	  pg_strcasecmp and pg_ultoa_n.  The GUC and elog symbols that prompt.c's setting code
- *	  references abort, as in stubs.c: the harness never defines settings.
+ *	  Just enough of the backend to run src/prompt.c and src/request_json.c
+ *	  outside PostgreSQL, for fuzz_prompt and fuzz_json_string: palloc/pfree
+ *	  on malloc, a real StringInfo, pg_strcasecmp and pg_ultoa_n.  The GUC
+ *	  and elog symbols that prompt.c's setting code references abort, as in
+ *	  stubs.c: the harnesses never define settings.
  *
- * fuzz_prompt_batch() is the harness's way in: the harness itself cannot
- * include postgres.h (port.h renames the printf family).
+ * fuzz_prompt_batch() (here) and fuzz_json_string() (stubs_json.c) are the
+ * harnesses' way in: a harness itself cannot include postgres.h (port.h
+ * renames the printf family).
  *
  *-------------------------------------------------------------------------
  */
@@ -105,6 +107,28 @@ appendBinaryStringInfo(StringInfo str, const char *data, int datalen)
 	memcpy(str->data + str->len, data, datalen);
 	str->len += datalen;
 	str->data[str->len] = '\0';
+}
+
+#if PG_VERSION_NUM >= 160000
+void
+appendBinaryStringInfoNT(StringInfo str, const void *data, int datalen)
+#else
+void
+appendBinaryStringInfoNT(StringInfo str, const char *data, int datalen)
+#endif
+{
+	enlargeStringInfo(str, datalen);
+	memcpy(str->data + str->len, data, datalen);
+	str->len += datalen;
+}
+
+/* request_json.c's json_body_begin (not called here) switches contexts */
+MemoryContext CurrentMemoryContext = NULL;
+
+int
+pg_lltoa(int64 value, char *a)
+{
+	stub_abort("pg_lltoa");
 }
 
 /* numutils.c's: the decimal digits of l, not terminated; returns how many */
@@ -226,3 +250,4 @@ fuzz_prompt_batch(const char *ad, const char *platform, int n, int ncols,
 	*len = (size_t) out.len;
 	return out.data;
 }
+

@@ -15,7 +15,6 @@
 
 #include <float.h>
 #include <limits.h>
-#include <cjson/cJSON.h>
 
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -342,73 +341,4 @@ int
 provider_weight(ProviderId id)
 {
 	return id == PROVIDER_MOCK ? 1 : settings[id].weight;
-}
-
-/*
- * An upper bound of the printed size of a tree, for cJSON_PrintPreallocated:
- * raw texts (the prompt, json_add_text) print as they are, other strings at
- * most 6 bytes a byte, numbers in at most 32.
- */
-static size_t
-json_size_bound(const cJSON *item)
-{
-	size_t		size = 0;
-
-	for (; item != NULL; item = item->next)
-	{
-		size += 8;				/* quotes, colon, comma, brackets */
-		if (item->string)
-			size += 6 * strlen(item->string);
-		if (cJSON_IsRaw(item))
-			size += strlen(item->valuestring);
-		else if (cJSON_IsString(item))
-			size += 6 * strlen(item->valuestring);
-		else
-			size += 32;
-		size += json_size_bound(item->child);
-	}
-	return size;
-}
-
-void
-json_finish_request(cJSON *root, ProviderRequest *req)
-{
-	/* cJSON asks for 5 bytes more than it needs */
-	size_t		size = json_size_bound(root) + 64;
-	char	   *body = NULL;
-	MemoryContext cxt = req->body_cxt ? req->body_cxt : CurrentMemoryContext;
-
-	/* nothing here may raise while root (malloc'd) is alive */
-	if (size < MaxAllocSize)
-	{
-		/* print straight into the request: no reallocs, no copy */
-		body = MemoryContextAllocExtended(cxt, size, MCXT_ALLOC_NO_OOM);
-		if (body && !cJSON_PrintPreallocated(root, body, (int) Min(size, INT_MAX), false))
-		{
-			pfree(body);
-			body = NULL;
-		}
-	}
-	if (body == NULL)
-	{
-		char	   *printed = cJSON_PrintUnformatted(root);
-
-		if (printed)
-		{
-			size_t		len = strlen(printed);
-
-			if (len < MaxAllocSize)
-				body = MemoryContextAllocExtended(cxt, len + 1, MCXT_ALLOC_NO_OOM);
-			if (body)
-				memcpy(body, printed, len + 1);
-			free(printed);
-		}
-	}
-	cJSON_Delete(root);
-	if (body == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	req->body = body;
-	req->body_len = strlen(body);
 }

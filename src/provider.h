@@ -185,6 +185,7 @@ typedef struct RequestPlan
 typedef struct BuildSpec
 {
 	const char *user_text;		/* the personas, then the ad */
+	size_t		user_len;		/* its strlen */
 	int			n;				/* personas */
 	AnswerKind	kind;			/* 0/1 or percent */
 	uint64_t	cache_key;		/* equal for requests that share a prefix; 0: none */

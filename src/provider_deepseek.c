@@ -24,6 +24,7 @@
 #include "prompt.h"
 #include "provider.h"
 #include "provider_json.h"
+#include "request_json.h"
 
 /* DeepSeek's peak hours: 01:00-04:00 and 06:00-10:00 UTC, Monday to Friday */
 static bool
@@ -58,21 +59,21 @@ deepseek_plan(const ProviderConfig *cfg, const ModelQuirks *quirks, int n, Answe
 static void
 deepseek_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *req)
 {
-	const char *user_text = spec->user_text;
-	AnswerKind	kind = spec->kind;
 	const RequestPlan *plan = spec->plan;
-	cJSON	   *root = cJSON_CreateObject();
+	StringInfoData out;
 
-	json_add_chat_messages(root, cfg->model, prompt_system(true, kind), user_text,
+	json_body_begin(&out, req, spec->user_len);
+	appendStringInfoChar(&out, '{');
+	json_put_chat_messages(&out, cfg->model, prompt_system(true, spec->kind),
+						   spec->user_text, spec->user_len,
 						   (plan->sent & PARAM_BIT(PARAM_TEMPERATURE)) != 0);
 	if (plan->sent & PARAM_BIT(PARAM_REASONING))
-		cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "thinking"), "type",
-								cfg->thinking ? "enabled" : "disabled");
-	cJSON_AddNumberToObject(root, "max_tokens", (double) plan->max_tokens_out);
-	cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "response_format"), "type", "json_object");
-	cJSON_AddBoolToObject(root, "stream", false);
-
-	json_finish_request(root, req);
+		appendStringInfoString(&out, cfg->thinking ? ",\"thinking\":{\"type\":\"enabled\"}"
+							   : ",\"thinking\":{\"type\":\"disabled\"}");
+	appendStringInfoString(&out, ",\"max_tokens\":");
+	json_put_int(&out, plan->max_tokens_out);
+	appendStringInfoString(&out, ",\"response_format\":{\"type\":\"json_object\"},\"stream\":false}");
+	json_body_end(&out, req);
 	req->url = psprintf("%s/chat/completions", cfg->base_url);
 	req->headers[req->nheaders++] = keys_header("Authorization: Bearer ", cfg->api_key);
 	req->headers[req->nheaders++] = pstrdup("Content-Type: application/json");

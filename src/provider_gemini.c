@@ -34,6 +34,7 @@
 #include "prompt.h"
 #include "provider.h"
 #include "provider_json.h"
+#include "request_json.h"
 
 static const char *const level_names[] = {
 	[EFFORT_MINIMAL] = "minimal",
@@ -92,52 +93,43 @@ gemini_plan(const ProviderConfig *cfg, const ModelQuirks *quirks, int n, AnswerK
 static void
 gemini_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *req)
 {
-	const char *user_text = spec->user_text;
-	int			n = spec->n;
-	AnswerKind	kind = spec->kind;
 	const RequestPlan *plan = spec->plan;
-	cJSON	   *root = cJSON_CreateObject();
-	cJSON	   *part;
-	cJSON	   *content;
-	cJSON	   *config;
-	cJSON	   *schema;
-	cJSON	   *items;
+	StringInfoData out;
 
-	part = cJSON_CreateObject();
-	cJSON_AddStringToObject(part, "text", prompt_system(false, kind));
-	cJSON_AddItemToArray(cJSON_AddArrayToObject(cJSON_AddObjectToObject(root, "systemInstruction"), "parts"), part);
-
-	content = cJSON_CreateObject();
-	cJSON_AddStringToObject(content, "role", "user");
-	part = cJSON_CreateObject();
-	json_add_text(part, "text", user_text);
-	cJSON_AddItemToArray(cJSON_AddArrayToObject(content, "parts"), part);
-	cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "contents"), content);
-
-	config = cJSON_AddObjectToObject(root, "generationConfig");
+	json_body_begin(&out, req, spec->user_len);
+	appendStringInfoString(&out, "{\"systemInstruction\":{\"parts\":[{\"text\":");
+	json_put_cstring(&out, prompt_system(false, spec->kind));
+	appendStringInfoString(&out, "}]},\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":");
+	json_put_string(&out, spec->user_text, spec->user_len);
+	appendStringInfoString(&out, "}]}],\"generationConfig\":{");
 	if (plan->sent & PARAM_BIT(PARAM_TEMPERATURE))
-		cJSON_AddNumberToObject(config, "temperature", 0);
-	cJSON_AddNumberToObject(config, "maxOutputTokens", (double) plan->max_tokens_out);
+		appendStringInfoString(&out, "\"temperature\":0,");
+	appendStringInfoString(&out, "\"maxOutputTokens\":");
+	json_put_int(&out, plan->max_tokens_out);
 	if (plan->sent & PARAM_BIT(PARAM_REASONING))
 	{
-		cJSON	   *thinking = cJSON_AddObjectToObject(config, "thinkingConfig");
-
 		if (plan->effort == EFFORT_NONE)
-			cJSON_AddNumberToObject(thinking, "thinkingBudget", cfg->thinking_budget);
+		{
+			appendStringInfoString(&out, ",\"thinkingConfig\":{\"thinkingBudget\":");
+			json_put_int(&out, cfg->thinking_budget);
+		}
 		else
-			cJSON_AddStringToObject(thinking, "thinkingLevel", level_names[plan->effort]);
+		{
+			appendStringInfoString(&out, ",\"thinkingConfig\":{\"thinkingLevel\":");
+			json_put_cstring(&out, level_names[plan->effort]);
+		}
+		appendStringInfoChar(&out, '}');
 	}
-	cJSON_AddStringToObject(config, "responseMimeType", "application/json");
-	schema = cJSON_AddObjectToObject(config, "responseSchema");
-	cJSON_AddStringToObject(schema, "type", "ARRAY");
-	cJSON_AddNumberToObject(schema, "minItems", n);
-	cJSON_AddNumberToObject(schema, "maxItems", n);
-	items = cJSON_AddObjectToObject(schema, "items");
-	cJSON_AddStringToObject(items, "type", "INTEGER");
-	cJSON_AddNumberToObject(items, "minimum", 0);
-	cJSON_AddNumberToObject(items, "maximum", answer_max(kind));
-
-	json_finish_request(root, req);
+	/* a bare array of exactly n answers */
+	appendStringInfoString(&out, ",\"responseMimeType\":\"application/json\",\"responseSchema\":"
+						   "{\"type\":\"ARRAY\",\"minItems\":");
+	json_put_int(&out, spec->n);
+	appendStringInfoString(&out, ",\"maxItems\":");
+	json_put_int(&out, spec->n);
+	appendStringInfoString(&out, ",\"items\":{\"type\":\"INTEGER\",\"minimum\":0,\"maximum\":");
+	json_put_int(&out, answer_max(spec->kind));
+	appendStringInfoString(&out, "}}}}");
+	json_body_end(&out, req);
 	req->url = psprintf("%s/models/%s:generateContent", cfg->base_url, cfg->model);
 	req->headers[req->nheaders++] = keys_header("x-goog-api-key: ", cfg->api_key);
 	req->headers[req->nheaders++] = pstrdup("Content-Type: application/json");

@@ -19,14 +19,4 @@ extern void json_copy_string(const cJSON *object, const char *name,
 							 char *dst, size_t dstlen);
 extern bool json_body_is_blank(const char *body, size_t len);
 
-/* building requests (cJSON only) */
-/* like cJSON_AddStringToObject, for long texts: the prompt */
-extern cJSON *json_add_text(cJSON *object, const char *name, const char *text);
-extern void json_add_chat_messages(cJSON *root, const char *model,
-								   const char *system, const char *user,
-								   bool temperature);
-
-/* backend: print the body into req (palloc) and free the cJSON tree */
-extern void json_finish_request(cJSON *root, ProviderRequest *req);
-
 #endif							/* CTR_PROVIDER_JSON_H */

@@ -26,6 +26,7 @@
 #include "prompt.h"
 #include "provider.h"
 #include "provider_json.h"
+#include "request_json.h"
 
 static const char *const effort_names[] = {
 	[EFFORT_NONE] = "none",
@@ -86,54 +87,44 @@ openai_plan(const ProviderConfig *cfg, const ModelQuirks *quirks, int n, AnswerK
 static void
 openai_build(const ProviderConfig *cfg, const BuildSpec *spec, ProviderRequest *req)
 {
-	const char *user_text = spec->user_text;
-	int			n = spec->n;
-	AnswerKind	kind = spec->kind;
 	const RequestPlan *plan = spec->plan;
-	cJSON	   *root = cJSON_CreateObject();
-	cJSON	   *format;
-	cJSON	   *schema;
-	cJSON	   *clicks;
-	cJSON	   *items;
+	StringInfoData out;
 
-	json_add_chat_messages(root, cfg->model, prompt_system(true, kind), user_text,
+	json_body_begin(&out, req, spec->user_len);
+	appendStringInfoChar(&out, '{');
+	json_put_chat_messages(&out, cfg->model, prompt_system(true, spec->kind),
+						   spec->user_text, spec->user_len,
 						   (plan->sent & PARAM_BIT(PARAM_TEMPERATURE)) != 0);
-	cJSON_AddNumberToObject(root, "max_completion_tokens", (double) plan->max_tokens_out);
+	appendStringInfoString(&out, ",\"max_completion_tokens\":");
+	json_put_int(&out, plan->max_tokens_out);
 	if (plan->sent & PARAM_BIT(PARAM_REASONING))
-		cJSON_AddStringToObject(root, "reasoning_effort", effort_names[plan->effort]);
-	if (plan->sent & PARAM_BIT(PARAM_SERVICE_TIER))
-		cJSON_AddStringToObject(root, "service_tier",
-								cfg->service_tier == TIER_FLEX ? "flex" : "default");
-
-	format = cJSON_AddObjectToObject(root, "response_format");
-	cJSON_AddStringToObject(format, "type", "json_schema");
-	format = cJSON_AddObjectToObject(format, "json_schema");
-	cJSON_AddStringToObject(format, "name", "ctr_clicks");
-	cJSON_AddBoolToObject(format, "strict", true);
-	schema = cJSON_AddObjectToObject(format, "schema");
-	cJSON_AddStringToObject(schema, "type", "object");
-	clicks = cJSON_AddObjectToObject(cJSON_AddObjectToObject(schema, "properties"), "clicks");
-	cJSON_AddStringToObject(clicks, "type", "array");
-	cJSON_AddNumberToObject(clicks, "minItems", n);
-	cJSON_AddNumberToObject(clicks, "maxItems", n);
-	items = cJSON_AddObjectToObject(clicks, "items");
-	cJSON_AddStringToObject(items, "type", "integer");
-	if (kind == ANSWER_PROBABILITY)
 	{
-		cJSON_AddNumberToObject(items, "minimum", 0);
-		cJSON_AddNumberToObject(items, "maximum", 100);
+		appendStringInfoString(&out, ",\"reasoning_effort\":");
+		json_put_cstring(&out, effort_names[plan->effort]);
 	}
-	else
-		cJSON_AddItemToObject(items, "enum", cJSON_CreateIntArray((const int[]) {0, 1}, 2));
-	cJSON_AddItemToObject(schema, "required", cJSON_CreateStringArray((const char *[]) {"clicks"}, 1));
-	cJSON_AddBoolToObject(schema, "additionalProperties", false);
+	if (plan->sent & PARAM_BIT(PARAM_SERVICE_TIER))
+		appendStringInfoString(&out, cfg->service_tier == TIER_FLEX ? ",\"service_tier\":\"flex\""
+							   : ",\"service_tier\":\"default\"");
+
+	/* an object root holding exactly n answers */
+	appendStringInfoString(&out, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+						   "{\"name\":\"ctr_clicks\",\"strict\":true,\"schema\":"
+						   "{\"type\":\"object\",\"properties\":{\"clicks\":"
+						   "{\"type\":\"array\",\"minItems\":");
+	json_put_int(&out, spec->n);
+	appendStringInfoString(&out, ",\"maxItems\":");
+	json_put_int(&out, spec->n);
+	appendStringInfoString(&out, spec->kind == ANSWER_PROBABILITY
+						   ? ",\"items\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":100}}}"
+						   : ",\"items\":{\"type\":\"integer\",\"enum\":[0,1]}}}");
+	appendStringInfoString(&out, ",\"required\":[\"clicks\"],\"additionalProperties\":false}}}");
 
 	/* requests that share a prefix (one batch, several ads) share a cache */
 	if (spec->cache_key != 0 && (plan->sent & PARAM_BIT(PARAM_CACHE_KEY)))
-		cJSON_AddStringToObject(root, "prompt_cache_key",
-								psprintf("ctr-%016llx", (unsigned long long) spec->cache_key));
-
-	json_finish_request(root, req);
+		appendStringInfo(&out, ",\"prompt_cache_key\":\"ctr-%016llx\"",
+						 (unsigned long long) spec->cache_key);
+	appendStringInfoChar(&out, '}');
+	json_body_end(&out, req);
 	req->url = psprintf("%s/chat/completions", cfg->base_url);
 	req->headers[req->nheaders++] = keys_header("Authorization: Bearer ", cfg->api_key);
 	req->headers[req->nheaders++] = pstrdup("Content-Type: application/json");

@@ -140,7 +140,14 @@ transfer_build(Transfer *t, CurlMulti *m, const EngineSettings *settings,
 		ops->build_models(t->cfg, t->job->models->next_page, &req);
 	else
 	{
-		BuildSpec	spec = {t->job->text, t->job->n, t->job->kind, t->job->cache_key, &t->plan};
+		BuildSpec	spec = {
+			.user_text = t->job->text,
+			.user_len = t->job->text_len,
+			.n = t->job->n,
+			.kind = t->job->kind,
+			.cache_key = t->job->cache_key,
+			.plan = &t->plan,
+		};
 
 		ops->build(t->cfg, &spec, &req);
 	}
