@@ -122,8 +122,14 @@ appendBinaryStringInfoNT(StringInfo str, const char *data, int datalen)
 	str->len += datalen;
 }
 
-/* request_json.c's json_body_begin (not called here) switches contexts */
+/* request_json.c's json_body_begin (not called here) allocates in a context */
 MemoryContext CurrentMemoryContext = NULL;
+
+void *
+MemoryContextAlloc(MemoryContext context, Size size)
+{
+	stub_abort("MemoryContextAlloc");
+}
 
 int
 pg_lltoa(int64 value, char *a)

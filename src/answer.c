@@ -38,15 +38,6 @@ is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-/* end moved back over JSON whitespace, not past start */
-static inline const char *
-skip_json_space_back(const char *start, const char *end)
-{
-	while (end > start && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\t' || end[-1] == '\r'))
-		end--;
-	return end;
-}
-
 /* Trim whitespace at both ends of [*start, *end) */
 static void
 trim(const char **start, const char **end)
@@ -119,6 +110,15 @@ skip_json_space(const char *p, const char *end)
 	while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
 		p++;
 	return p;
+}
+
+/* the same, backwards: end moved back over JSON whitespace, not past start */
+static inline const char *
+skip_json_space_back(const char *start, const char *end)
+{
+	while (end > start && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\t' || end[-1] == '\r'))
+		end--;
+	return end;
 }
 
 /*

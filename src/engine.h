@@ -18,8 +18,11 @@
  *	set, sockets		multi.c						(multi.h)
  *	transfers: easy		dispatch,		Engine's	transfer_release, when
  *	handle, headers,	transfer.c		transfer	curl reports the transfer
- *	response, limiter					list		done, else engine_release
+ *	body (engine->cxt),					list		done, else engine_release
+ *	response, limiter
  *	slot (transfer.h)
+ *	idle easy handles	transfer_release Engine's	multi_release (multi.h)
+ *	(reset)				(multi_retire)	multi
  *	keys (configs[])	engine_create	Engine		wiped by engine_release
  *	host lookups		engine_create	Engine and	engine_release abandons its
  *	(resolve.h)			(a thread each)	the thread	reference; the thread frees

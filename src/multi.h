@@ -23,9 +23,10 @@
  *									without epoll also multi_wait, when
  *									the sockets change
  *	idle easy		multi_retire,	multi_easy hands one to a transfer
- *	handles			after a			(transfer.h, which retires it again);
- *					transfer ended	multi_release frees those left
- *					cleanly
+ *	handles			after curl		(transfer.h, which retires it again);
+ *					reported a		multi_release frees those left
+ *					transfer done
+ *					(any result)
  *
  * multi_release runs from the engine's release path, before the engine's
  * memory goes away (see engine.h).  An easy handle in use belongs to its
@@ -83,7 +84,8 @@ extern void multi_add(CurlMulti *m, CURL *easy);
 
 /*
  * The transfer of easy is over: take it out of the multi, and keep it for
- * multi_easy if reuse (its transfer ran to its end), else free it.  Never
+ * multi_easy if reuse (curl reported its transfer done, whatever the
+ * result: the reset forgets it), else free it.  Never
  * raises: called on every path that ends a transfer, abort included.
  */
 extern void multi_retire(CurlMulti *m, CURL *easy, bool reuse);

@@ -247,7 +247,12 @@ persona_reader_open(PersonaReader *reader, Oid relid)
 	reader->relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												 RelationGetRelationName(rel));
 	appendStringInfo(&sql, " FROM %s AS p ORDER BY %s", reader->relname, order.data);
-	relation_close(rel, AccessShareLock);
+	/*
+	 * The lock stays to the end of the transaction: the kinds, output
+	 * functions and memos above are of these column types, which a
+	 * concurrent ALTER COLUMN ... TYPE must not change under the cursor
+	 */
+	relation_close(rel, NoLock);
 
 	/*
 	 * Runs with the caller's privileges and row-level security.  Planned

@@ -16,19 +16,18 @@
 void
 json_body_begin(StringInfo out, const ProviderRequest *req, size_t text_len)
 {
-	MemoryContext old = MemoryContextSwitchTo(req->body_cxt ? req->body_cxt
-											  : CurrentMemoryContext);
+	MemoryContext cxt = req->body_cxt ? req->body_cxt : CurrentMemoryContext;
 	/* the prompt with a few escapes, the system instruction, the members */
 	size_t		need = text_len + text_len / 16 + 4096;
 
-	initStringInfo(out);
-	if (need < MaxAllocSize && need > (size_t) out->maxlen)
-	{
-		/* of about the body's size: enlargeStringInfo would double */
-		out->data = repalloc(out->data, need);
-		out->maxlen = (int) need;
-	}
-	MemoryContextSwitchTo(old);
+	if (need >= MaxAllocSize)
+		need = 1024;			/* grows, and fails, as StringInfo does */
+	/* one allocation of about the body's size: enlargeStringInfo would double */
+	out->data = MemoryContextAlloc(cxt, need);
+	out->maxlen = (int) need;
+	out->len = 0;
+	out->cursor = 0;
+	out->data[0] = '\0';
 }
 
 void

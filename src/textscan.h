@@ -4,7 +4,7 @@
  *	  How far a text runs before its first byte that needs escaping.
  *
  * Every byte of every persona is escaped twice on its way out: once for
- * the prompt (prompt.c) and once for the JSON body (provider_json.c).
+ * the prompt (prompt.c) and once for the JSON body (request_json.c).
  * Nearly all of those bytes pass unchanged, so both ask this one question
  * and copy the clean run whole.  The "special" bytes are the control
  * characters (below 0x20), DEL, and four bytes the caller names (repeat one

@@ -133,7 +133,10 @@ transfer_build(Transfer *t, CurlMulti *m, const EngineSettings *settings,
 
 	t->started = GetCurrentTimestamp();
 
-	/* the body goes where the transfer is, and is the transfer's at once */
+	/*
+	 * The body goes where the transfer is, and is the transfer's once built;
+	 * if building raises, it stays in engine->cxt until the engine ends
+	 */
 	req.body_cxt = GetMemoryChunkContext(t);
 	old = MemoryContextSwitchTo(scratch);
 	if (t->job->models)

@@ -19,8 +19,9 @@
  *											call's budget is gone with it
  *	CURL easy handle	transfer_build		transfer_release, which retires it
  *						(multi_easy: an		to the multi (multi.h): kept for
- *						idle one or new)	reuse after a clean end, reset,
- *											else freed
+ *						idle one or new)	reuse when curl reported it done
+ *											(any result), reset; torn down
+ *											mid-flight: freed
  *	header list (key)	transfer_build		transfer_release (wiped first)
  *	request body		transfer_build:		transfer_release (pfree), after
  *						in the transfer's	the easy handle is retired: curl

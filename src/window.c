@@ -35,9 +35,10 @@ static double ctr_max_cost = 0;
 #define WINDOW_AHEAD 16
 #define WINDOW_MAX_SLOTS 8192
 /*
- * Prompt text the window may hold (persona blocks of batches not done yet,
- * request texts not handed to a worker): with long personas and big batches
- * this binds before the counts above do.  One batch is always allowed.
+ * Prompt text the window may hold (the persona blocks of batches not done
+ * yet; the copies the channels make are bounded by the requests outstanding
+ * per provider): with long personas and big batches this binds before the
+ * counts above do.  One batch is always allowed.
  */
 #define WINDOW_MAX_TEXT_BYTES (64 * 1024 * 1024)
 

@@ -304,7 +304,7 @@ worker_pool_send(WorkerPool *pool, const JobSpec *spec)
 	WorkerSlot *slot = worker_for(pool, spec->provider);
 	StringInfo	msg = makeStringInfo();
 
-	/* the header's 26 bytes and the text: one allocation, no regrowing */
+	/* room for the header's 26 bytes and the text at once, not by regrowing */
 	enlargeStringInfo(msg, 26 + spec->text_len + spec->tail_len);
 	pq_sendint64(msg, spec->batch_no);
 	pq_sendint32(msg, spec->ad_no);
