@@ -5,7 +5,8 @@
  *
  * When 8 of a provider's last 10 attempts failed with a transient error,
  * stop sending to it for ctr_dist.breaker_cooldown; then one probe
- * decides whether it closes again.
+ * decides whether it closes again: whatever it comes back with, only a
+ * transient failure keeps it open (settle.c).
  *
  *-------------------------------------------------------------------------
  */

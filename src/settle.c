@@ -232,7 +232,15 @@ engine_settle_attempt(Engine *engine, EngineJob *job, Outcome *out, const Reques
 		strlcpy(job->model, out->model, sizeof(job->model));
 	strlcpy(job->reason, out->reason, sizeof(job->reason));
 
-	if (out->cls == OUTCOME_OK || out->cls == OUTCOME_TRANSIENT)
+	/*
+	 * The breaker hears of every answer and transient failure; its probe
+	 * decides it whatever came back.  A 429, an unusable answer or a
+	 * rejection is no transient failure -- the provider is up -- and closes
+	 * it: left undecided, the breaker would stay half-open for good, and
+	 * every job with nowhere else to go would wait for it, the call with
+	 * them.
+	 */
+	if (out->cls == OUTCOME_OK || out->cls == OUTCOME_TRANSIENT || engine->breaker[p].probing)
 	{
 		bool		probe = engine->breaker[p].probing;
 

@@ -77,6 +77,29 @@ $st = CtrDistTest::stats($base);
 # openai_max_concurrency, 8) still arrives, nothing after
 cmp_ok($st->{openai}{requests}, '<=', 18, "500s: openai got $st->{openai}{requests} requests, none after the breaker opened");
 
+# the breaker's probe decides it whatever it comes back with: OpenAI's first
+# 10 requests (one per batch) fail with 503 and open the breaker, its probe
+# (request 11) gets a 429 or an unusable answer -- no transient failure, so
+# the breaker closes -- and the rest is answered.  (A probe left undecided
+# held every batch with nowhere else to go, and the call, for ever.)
+for my $case (
+	[ 'wrong_length', '{}' ],
+	[ 'prose', '{}' ],
+	[ 'rate_limit', '{"signal": "retry_after_ms", "seconds": 0.1}' ])
+{
+	my ($kind, $params) = @$case;
+	CtrDistTest::set_server($base, qq({"faults": [
+		{"kind": "http_503", "provider": "openai", "first": 10},
+		{"kind": "$kind", "provider": "openai", "first": 11, "params": $params}]}));
+	($ret, $out, $err) = CtrDistTest::run_exact($node, 'small', "100, ad => 'Gym', providers => '{openai}'",
+		pre => "SET ctr_dist.breaker_cooldown = '200ms'; SET statement_timeout = '60s';");
+	is($out, '1000|1000|0|0', "probe answered with $kind: the breaker closes, all predictions exact");
+	unlike($err, qr/statement timeout/, "probe answered with $kind: the call ends");
+	like($err, qr/breaker trips 1\b/, "probe answered with $kind: the breaker tripped once");
+	cmp_ok(CtrDistTest::stats($base)->{openai}{requests}, '>', 11,
+		"probe answered with $kind: requests go on after the probe");
+}
+
 # all providers down: every row NULL with a WARNING; the call itself succeeds
 CtrDistTest::set_server($base, '{"faults": [{"kind": "auth"}]}');
 ($ret, $out, $err) = CtrDistTest::run_exact($node, 'small', "50, ad => 'Gym'");
