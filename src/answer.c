@@ -274,28 +274,31 @@ answer_bounds(const char *text, size_t len, const char **start, const char **end
 	return true;
 }
 
-bool
-answer_extract(const char *text, size_t len, int n, AnswerKind kind,
-			   uint8_t *values, char *why, size_t whylen)
+/* The answer, through the fast path first if fast, else through cJSON alone */
+static bool
+extract(const char *text, size_t len, int n, AnswerKind kind,
+		uint8_t *values, char *why, size_t whylen, bool fast)
 {
 	const char *start;
 	const char *end;
 
 	if (!answer_bounds(text, len, &start, &end, why, whylen))
 		return false;
-	if (parse_plain(start, end, n, answer_max(kind), values))
+	if (fast && parse_plain(start, end, n, answer_max(kind), values))
 		return true;
 	return parse_json(start, end, n, answer_max(kind), values, why, whylen);
+}
+
+bool
+answer_extract(const char *text, size_t len, int n, AnswerKind kind,
+			   uint8_t *values, char *why, size_t whylen)
+{
+	return extract(text, len, n, kind, values, why, whylen, true);
 }
 
 bool
 answer_extract_reference(const char *text, size_t len, int n, AnswerKind kind,
 						 uint8_t *values, char *why, size_t whylen)
 {
-	const char *start;
-	const char *end;
-
-	if (!answer_bounds(text, len, &start, &end, why, whylen))
-		return false;
-	return parse_json(start, end, n, answer_max(kind), values, why, whylen);
+	return extract(text, len, n, kind, values, why, whylen, false);
 }
