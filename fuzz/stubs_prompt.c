@@ -97,20 +97,6 @@ enlargeStringInfo(StringInfo str, int needed)
 /* 16 made data a const void * */
 #if PG_VERSION_NUM >= 160000
 void
-appendBinaryStringInfo(StringInfo str, const void *data, int datalen)
-#else
-void
-appendBinaryStringInfo(StringInfo str, const char *data, int datalen)
-#endif
-{
-	enlargeStringInfo(str, datalen);
-	memcpy(str->data + str->len, data, datalen);
-	str->len += datalen;
-	str->data[str->len] = '\0';
-}
-
-#if PG_VERSION_NUM >= 160000
-void
 appendBinaryStringInfoNT(StringInfo str, const void *data, int datalen)
 #else
 void
@@ -120,6 +106,19 @@ appendBinaryStringInfoNT(StringInfo str, const char *data, int datalen)
 	enlargeStringInfo(str, datalen);
 	memcpy(str->data + str->len, data, datalen);
 	str->len += datalen;
+}
+
+/* the same, terminated */
+#if PG_VERSION_NUM >= 160000
+void
+appendBinaryStringInfo(StringInfo str, const void *data, int datalen)
+#else
+void
+appendBinaryStringInfo(StringInfo str, const char *data, int datalen)
+#endif
+{
+	appendBinaryStringInfoNT(str, data, datalen);
+	str->data[str->len] = '\0';
 }
 
 /* request_json.c's json_body_begin (not called here) allocates in a context */

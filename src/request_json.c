@@ -7,7 +7,6 @@
  */
 #include "request_json.h"
 
-#include "common/int.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
