@@ -144,9 +144,17 @@ channels_receive(ChannelSet *set, ChannelResult *res)
  * Sleep until a worker or a local transfer has news, an interrupt, or
  * timeout_ms have passed (-1: no timeout)
  */
+/* Batches sent since the last flush go to their workers, a wakeup each */
+void
+channels_flush(ChannelSet *set)
+{
+	worker_pool_flush(set->workers);
+}
+
 void
 channels_wait(ChannelSet *set, long timeout_ms)
 {
+	channels_flush(set);		/* nothing waits unsent while we sleep */
 	if (set->local)
 		engine_wait(set->local, timeout_ms, ctr_wait_event(CTR_WAIT_CALLER_REQUESTS));
 	else

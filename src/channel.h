@@ -43,8 +43,12 @@ typedef struct ChannelSet ChannelSet;
 extern ChannelSet *channels_start(const ProviderConfig *configs, int nconfigs,
 								  const EngineSettings *settings, const char *platform,
 								  double max_cost_usd);
-/* the channel keeps its own copy of spec->text: the caller may free it */
+/*
+ * The channel keeps its own copy of spec->text: the caller may free it.  A
+ * worker's batches leave at the next channels_flush or channels_wait.
+ */
 extern void channels_send(ChannelSet *set, const JobSpec *spec);
+extern void channels_flush(ChannelSet *set);
 extern CallBudget *channels_budget(ChannelSet *set);
 extern bool channels_receive(ChannelSet *set, ChannelResult *result);
 extern void channels_wait(ChannelSet *set, long timeout_ms);

@@ -58,11 +58,6 @@ typedef struct CallHeader
 	ProviderConfig configs[MAX_WORKERS];	/* worker i runs configs[i] */
 } CallHeader;
 
-typedef struct PendingMessage
-{
-	StringInfoData data;
-} PendingMessage;
-
 typedef struct WorkerSlot
 {
 	ProviderId	provider;
@@ -279,14 +274,20 @@ worker_died(WorkerSlot *slot)
 					 max_worker_processes)));
 }
 
-/* Push queued batches into the worker's queue without blocking */
+/*
+ * Push queued batches into the worker's queue without blocking.  Only the
+ * last one wakes the worker: shm_mq publishes the others with it (or by
+ * itself once a quarter of the ring is pending, or when the ring is full),
+ * so a burst of batches costs the worker one wakeup, not one each.
+ */
 static void
 flush_unsent(WorkerSlot *slot)
 {
 	while (slot->unsent != NIL)
 	{
 		StringInfo	msg = (StringInfo) linitial(slot->unsent);
-		shm_mq_result res = shm_mq_send(slot->out, msg->len, msg->data, true, true);
+		bool		last = list_length(slot->unsent) == 1;
+		shm_mq_result res = shm_mq_send(slot->out, msg->len, msg->data, true, last);
 
 		if (res == SHM_MQ_WOULD_BLOCK)
 			return;
@@ -315,8 +316,17 @@ worker_pool_send(WorkerPool *pool, const JobSpec *spec)
 	pq_sendbytes(msg, spec->text, spec->text_len);
 	if (spec->tail_len > 0)
 		pq_sendbytes(msg, spec->tail, spec->tail_len);
+	/* it leaves with the next worker_pool_flush */
 	slot->unsent = lappend(slot->unsent, msg);
-	flush_unsent(slot);
+}
+
+/* Hand every batch sent since the last flush to its worker */
+void
+worker_pool_flush(WorkerPool *pool)
+{
+	for (int i = 0; i < pool->nworkers; i++)
+		if (pool->workers[i].unsent != NIL && pool->workers[i].handle)
+			flush_unsent(&pool->workers[i]);
 }
 
 /* A worker's ErrorResponse or NoticeResponse, rethrown here */
@@ -434,25 +444,91 @@ worker_pool_finish(WorkerPool *pool)
 
 /* ---- worker side ---- */
 
-static void
-send_result(EngineJob *job)
-{
-	StringInfoData buf;
+/*
+ * Results a worker has not sent yet.  Every wakeup of the leader costs a
+ * signal and two context switches, more than a result is worth, so answers
+ * go back a few at a time: a result waits only while all held are answers,
+ * fewer than half the concurrency are held, none for RESULT_HOLD_MS, and
+ * the worker still has its concurrency's worth of other jobs (the leader
+ * refills it on results, so a worker running short speaks at once; see
+ * provider_has_room in window.c).  A failure, which the leader may fail over,
+ * goes at once with the rest.
+ *
+ * Owner: the worker's main loop; payloads in cxt, reset by held_flush (the
+ * only release path; at exit they are dropped with the process).
+ */
+#define RESULT_HOLD_MS 10
 
-	pq_beginmessage(&buf, 'R');
-	pq_sendint64(&buf, job->batch_no);
-	pq_sendint32(&buf, job->ad_no);
-	pq_sendint32(&buf, (int32) job->cls);
-	pq_sendbyte(&buf, job->exhausted ? 1 : 0);
-	pq_sendint32(&buf, job->n);
-	pq_sendbytes(&buf, (char *) job->clicks, job->n);
-	pq_sendint64(&buf, job->tokens_in);
-	pq_sendint64(&buf, job->tokens_out);
-	pq_sendint32(&buf, job->retries);
-	pq_sendbytes(&buf, (char *) &job->counters, sizeof(JobCounters));
-	pq_sendstring(&buf, job->model);
-	pq_sendstring(&buf, job->reason);
-	pq_endmessage(&buf);
+typedef struct HeldResults
+{
+	shm_mq_handle *out;			/* the protocol channel's queue (pq_mq) */
+	MemoryContext cxt;
+	List	   *msgs;			/* StringInfo payloads of 'R' messages */
+	bool		urgent;			/* one is not an answer */
+	TimestampTz since;			/* when the oldest was held */
+} HeldResults;
+
+static void
+hold_result(HeldResults *held, EngineJob *job)
+{
+	MemoryContext old = MemoryContextSwitchTo(held->cxt);
+	StringInfo	buf = makeStringInfo();
+
+	if (held->msgs == NIL)
+		held->since = GetCurrentTimestamp();
+	held->msgs = lappend(held->msgs, buf);
+	MemoryContextSwitchTo(old);
+	if (job->cls != OUTCOME_OK)
+		held->urgent = true;
+
+	pq_sendint64(buf, job->batch_no);
+	pq_sendint32(buf, job->ad_no);
+	pq_sendint32(buf, (int32) job->cls);
+	pq_sendbyte(buf, job->exhausted ? 1 : 0);
+	pq_sendint32(buf, job->n);
+	pq_sendbytes(buf, (char *) job->clicks, job->n);
+	pq_sendint64(buf, job->tokens_in);
+	pq_sendint64(buf, job->tokens_out);
+	pq_sendint32(buf, job->retries);
+	pq_sendbytes(buf, (char *) &job->counters, sizeof(JobCounters));
+	pq_sendstring(buf, job->model);
+	pq_sendstring(buf, job->reason);
+}
+
+/*
+ * Send what is held; only the last wakes the leader.  The others go without
+ * blocking; should the queue be full, the rest go through pq_endmessage,
+ * which waits for room safely (an error while it waits detaches the queue
+ * rather than interleave two messages) and resumes a message begun here
+ * (shm_mq takes the same bytes again).
+ */
+static void
+held_flush(HeldResults *held)
+{
+	ListCell   *lc;
+	bool		blocked = false;
+
+	foreach(lc, held->msgs)
+	{
+		StringInfo	buf = (StringInfo) lfirst(lc);
+
+		if (!blocked && lnext(held->msgs, lc) != NULL)
+		{
+			shm_mq_iovec iov[2] = {{"R", 1}, {buf->data, buf->len}};
+			shm_mq_result r = shm_mq_sendv(held->out, iov, 2, true, false);
+
+			if (r == SHM_MQ_SUCCESS)
+				continue;
+			if (r == SHM_MQ_DETACHED)
+				break;			/* the leader is gone: so is its answer */
+			blocked = true;
+		}
+		buf->cursor = 'R';		/* the message type, as pq_beginmessage sets it */
+		pq_endmessage(buf);
+	}
+	MemoryContextReset(held->cxt);
+	held->msgs = NIL;
+	held->urgent = false;
 }
 
 static void
@@ -474,6 +550,8 @@ ctr_dist_worker_main(Datum main_arg)
 	Engine	   *engine;
 	ProviderConfig config;
 	MemoryContext jobcxt;
+	HeldResults held;
+	int64		jobs = 0;		/* submitted and not yet done */
 	bool		leader_done = false;
 
 	pqsignal(SIGTERM, die);
@@ -523,10 +601,15 @@ ctr_dist_worker_main(Datum main_arg)
 	explicit_bzero(config.api_key, CTR_KEY_MAX);
 	jobcxt = AllocSetContextCreate(TopMemoryContext, "ctr_dist worker jobs",
 								   ALLOCSET_DEFAULT_SIZES);
+	memset(&held, 0, sizeof(held));
+	held.out = out;
+	held.cxt = AllocSetContextCreate(TopMemoryContext, "ctr_dist worker results",
+									 ALLOCSET_SMALL_SIZES);
 
 	for (;;)
 	{
 		EngineJob  *job;
+		long		timeout;
 
 		CHECK_FOR_INTERRUPTS();
 
@@ -564,19 +647,36 @@ ctr_dist_worker_main(Datum main_arg)
 			spec.text = text;
 			spec.text_len = text_len;
 			engine_submit(engine, engine_new_job(engine, &spec));
+			jobs++;
 		}
 
 		while ((job = engine_next_done(engine)) != NULL)
 		{
+			jobs--;
 			if (!leader_done)
-				send_result(job);
+				hold_result(&held, job);
 			pfree((char *) job->text);
 			engine_free_job(job);
 		}
 
 		if (leader_done)
 			break;				/* nobody to answer to: drop what is in flight */
-		engine_wait(engine, -1, ctr_wait_event(CTR_WAIT_WORKER_REQUESTS));
+
+		timeout = -1;
+		if (held.msgs != NIL)
+		{
+			long		waited = TimestampDifferenceMilliseconds(held.since, GetCurrentTimestamp());
+
+			if (held.urgent || jobs < config.max_concurrency ||
+				list_length(held.msgs) >= Max(config.max_concurrency / 2, 1) ||
+				waited >= RESULT_HOLD_MS)
+			{
+				held_flush(&held);
+			}
+			else
+				timeout = RESULT_HOLD_MS - waited;
+		}
+		engine_wait(engine, timeout, ctr_wait_event(CTR_WAIT_WORKER_REQUESTS));
 	}
 
 	proc_exit(0);
