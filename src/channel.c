@@ -141,20 +141,24 @@ channels_receive(ChannelSet *set, ChannelResult *res)
 }
 
 /*
- * Sleep until a worker or a local transfer has news, an interrupt, or
- * timeout_ms have passed (-1: no timeout)
+ * Batches sent since the last flush go to the workers they are due at (a
+ * worker busy enough gets them in bursts: worker.c, flush_due)
  */
-/* Batches sent since the last flush go to their workers, a wakeup each */
 void
 channels_flush(ChannelSet *set)
 {
 	worker_pool_flush(set->workers);
 }
 
+/*
+ * Sleep until a worker or a local transfer has news, an interrupt, or
+ * timeout_ms have passed (-1: no timeout).  What is kept back for a busy
+ * worker goes when its answers come.
+ */
 void
 channels_wait(ChannelSet *set, long timeout_ms)
 {
-	channels_flush(set);		/* nothing waits unsent while we sleep */
+	channels_flush(set);
 	if (set->local)
 		engine_wait(set->local, timeout_ms, ctr_wait_event(CTR_WAIT_CALLER_REQUESTS));
 	else

@@ -45,7 +45,8 @@ extern ChannelSet *channels_start(const ProviderConfig *configs, int nconfigs,
 								  double max_cost_usd);
 /*
  * The channel keeps its own copy of spec->text: the caller may free it.  A
- * worker's batches leave at the next channels_flush or channels_wait.
+ * worker's batches leave in bursts: at once when a burst is ready, else at
+ * a channels_flush or channels_wait that finds them due.
  */
 extern void channels_send(ChannelSet *set, const JobSpec *spec);
 extern void channels_flush(ChannelSet *set);

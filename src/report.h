@@ -46,8 +46,6 @@ typedef struct ProviderTally
 	TimestampTz first_sent;
 	TimestampTz last_answer;
 	bool		out;			/* taken out for the rest of the call */
-	bool		full;			/* reached its cap of requests out: no new
-								 * batch until a quarter of it is back */
 	char		rejected_reason[CTR_REASON_MAX];	/* the first 400/422 */
 } ProviderTally;
 

@@ -187,28 +187,6 @@ grow_batches(CallState *cs, const PersonaBatch *first)
 	cs->batch_size = want;
 }
 
-/*
- * Room on a provider for every ad of a batch.  Its requests out (in flight or
- * queued) are capped at WINDOW_PER_SLOT times its concurrency; once at the
- * cap, it has room again only when a quarter of the cap is back, so batches
- * go to it a few at a time and each hand-off wakes its worker once, not once
- * a batch.  It keeps at least its concurrency out meanwhile.
- */
-static bool
-provider_has_room(CallState *cs, int play)
-{
-	ProviderTally *t = &cs->tally[play];
-	int64		cap = Max((int64) WINDOW_PER_SLOT * cs->play[play].max_concurrency, cs->nads);
-
-	if (t->outstanding + cs->nads > cap)
-		t->full = true;
-	else if (t->full && t->outstanding > cap - Max(cap / 4, cs->nads))
-		;						/* still refilling */
-	else
-		t->full = false;
-	return !t->full;
-}
-
 /* Read and send batches while the window and the planned provider allow */
 static void
 fill_window(CallState *cs, PersonaReader *reader)
@@ -223,7 +201,9 @@ fill_window(CallState *cs, PersonaReader *reader)
 		if (cs->next_pick < 0 || cs->tally[cs->next_pick].out)
 			cs->next_pick = plan_next(&cs->plan);
 		/* room for every ad of the batch, or the batch waits */
-		if (cs->next_pick >= 0 && !provider_has_room(cs, cs->next_pick))
+		if (cs->next_pick >= 0 &&
+			cs->tally[cs->next_pick].outstanding + cs->nads >
+			Max((int64) WINDOW_PER_SLOT * cs->play[cs->next_pick].max_concurrency, cs->nads))
 			break;
 
 		slot = slot_for(cs, cs->next_read);

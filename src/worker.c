@@ -64,7 +64,9 @@ typedef struct WorkerSlot
 	BackgroundWorkerHandle *handle;
 	shm_mq_handle *out;			/* leader -> worker: batches */
 	shm_mq_handle *in;			/* worker -> leader: results, errors */
-	List	   *unsent;			/* batches the queue could not take yet */
+	List	   *unsent;			/* batches not in the worker's queue yet */
+	int			in_worker;		/* batches in its queue or engine */
+	int			burst;			/* see flush_due */
 } WorkerSlot;
 
 struct WorkerPool
@@ -210,6 +212,7 @@ worker_pool_start(const ProviderConfig *configs, int nconfigs,
 
 		pool->header->configs[w] = configs[want[w]];
 		slot->provider = configs[want[w]].id;
+		slot->burst = Max(configs[want[w]].max_concurrency / 2, 1);
 		out = shm_mq_create(shm_toc_allocate(toc, CTR_QUEUE_SIZE), CTR_QUEUE_SIZE);
 		shm_toc_insert(toc, KEY_QUEUES + 2 * w, out);
 		shm_mq_set_sender(out, MyProc);
@@ -275,11 +278,23 @@ worker_died(WorkerSlot *slot)
 }
 
 /*
- * Push queued batches into the worker's queue without blocking.  Only the
- * last one wakes the worker: shm_mq publishes the others with it (or by
- * itself once a quarter of the ring is pending, or when the ring is full),
- * so a burst of batches costs the worker one wakeup, not one each.
+ * Batches go to a worker in bursts, because waking it (a signal, two context
+ * switches) costs more than a batch's own bookkeeping: while the worker has
+ * half as much again as its concurrency to do, new batches wait here until
+ * there are half its concurrency of them.  It never runs short: it cannot
+ * start more than its concurrency at once, and its answers (which come back
+ * in bursts of the same size, see HeldResults) bring the leader back.  Only
+ * the last of a burst wakes the worker: shm_mq publishes the others with it,
+ * or by itself past a quarter of the ring or when the ring is full.
  */
+static bool
+flush_due(const WorkerSlot *slot)
+{
+	return slot->unsent != NIL &&
+		(slot->in_worker < 3 * slot->burst || list_length(slot->unsent) >= slot->burst);
+}
+
+/* Push queued batches into the worker's queue without blocking */
 static void
 flush_unsent(WorkerSlot *slot)
 {
@@ -293,6 +308,7 @@ flush_unsent(WorkerSlot *slot)
 			return;
 		if (res == SHM_MQ_DETACHED)
 			worker_died(slot);
+		slot->in_worker++;
 		slot->unsent = list_delete_first(slot->unsent);
 		pfree(msg->data);
 		pfree(msg);
@@ -316,16 +332,18 @@ worker_pool_send(WorkerPool *pool, const JobSpec *spec)
 	pq_sendbytes(msg, spec->text, spec->text_len);
 	if (spec->tail_len > 0)
 		pq_sendbytes(msg, spec->tail, spec->tail_len);
-	/* it leaves with the next worker_pool_flush */
 	slot->unsent = lappend(slot->unsent, msg);
+	/* a burst is ready, or the worker is all but idle: do not keep it back */
+	if (list_length(slot->unsent) >= slot->burst || slot->in_worker < slot->burst)
+		flush_unsent(slot);
 }
 
-/* Hand every batch sent since the last flush to its worker */
+/* Hand the batches that are due (flush_due) to their workers */
 void
 worker_pool_flush(WorkerPool *pool)
 {
 	for (int i = 0; i < pool->nworkers; i++)
-		if (pool->workers[i].unsent != NIL && pool->workers[i].handle)
+		if (pool->workers[i].handle && flush_due(&pool->workers[i]))
 			flush_unsent(&pool->workers[i]);
 }
 
@@ -364,7 +382,8 @@ receive_from(WorkerSlot *slot, ChannelResult *res)
 		r = shm_mq_receive(slot->in, &nbytes, &data, true);
 		if (r == SHM_MQ_WOULD_BLOCK)
 		{
-			flush_unsent(slot);
+			if (flush_due(slot))
+				flush_unsent(slot);
 			return false;
 		}
 		if (r == SHM_MQ_DETACHED)
@@ -375,6 +394,7 @@ receive_from(WorkerSlot *slot, ChannelResult *res)
 		switch (type)
 		{
 			case 'R':
+				slot->in_worker--;
 				res->batch_no = pq_getmsgint64(&msg);
 				res->ad_no = pq_getmsgint(&msg, 4);
 				res->provider = slot->provider;
@@ -451,11 +471,13 @@ worker_pool_finish(WorkerPool *pool)
  * fewer than half the concurrency are held, none for RESULT_HOLD_MS, and
  * the worker still has its concurrency's worth of other jobs (the leader
  * refills it on results, so a worker running short speaks at once; see
- * provider_has_room in window.c).  A failure, which the leader may fail over,
- * goes at once with the rest.
+ * flush_due).  A failure, which the leader may fail over, goes at once with
+ * the rest.
  *
  * Owner: the worker's main loop; payloads in cxt, reset by held_flush (the
- * only release path; at exit they are dropped with the process).
+ * only release path; at exit they are dropped with the process).  out is
+ * the handle pq_redirect_to_shm_mq was given: pqmq detaches it only when an
+ * error interrupts its own send, and that error ends the worker.
  */
 #define RESULT_HOLD_MS 10
 
@@ -665,7 +687,10 @@ ctr_dist_worker_main(Datum main_arg)
 		timeout = -1;
 		if (held.msgs != NIL)
 		{
-			long		waited = TimestampDifferenceMilliseconds(held.since, GetCurrentTimestamp());
+			TimestampTz now = GetCurrentTimestamp();
+			/* a clock set back counts as the hold being over */
+			long		waited = now < held.since ? RESULT_HOLD_MS :
+				TimestampDifferenceMilliseconds(held.since, now);
 
 			if (held.urgent || jobs < config.max_concurrency ||
 				list_length(held.msgs) >= Max(config.max_concurrency / 2, 1) ||
