@@ -142,23 +142,27 @@ channels_receive(ChannelSet *set, ChannelResult *res)
 
 /*
  * Batches sent since the last flush go to the workers they are due at (a
- * worker busy enough gets them in bursts: worker.c, flush_due)
+ * worker busy enough gets them in bursts: worker.c, flush_due); returns the
+ * ms until the next are due, or -1
  */
-void
+long
 channels_flush(ChannelSet *set)
 {
-	worker_pool_flush(set->workers);
+	return worker_pool_flush(set->workers);
 }
 
 /*
  * Sleep until a worker or a local transfer has news, an interrupt, or
  * timeout_ms have passed (-1: no timeout).  What is kept back for a busy
- * worker goes when its answers come.
+ * worker goes when its answers come, or when it has waited long enough.
  */
 void
 channels_wait(ChannelSet *set, long timeout_ms)
 {
-	channels_flush(set);
+	long		due = channels_flush(set);
+
+	if (due >= 0 && (timeout_ms < 0 || due < timeout_ms))
+		timeout_ms = due;
 	if (set->local)
 		engine_wait(set->local, timeout_ms, ctr_wait_event(CTR_WAIT_CALLER_REQUESTS));
 	else

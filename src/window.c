@@ -243,7 +243,7 @@ fill_window(CallState *cs, PersonaReader *reader)
 		cs->next_pick = -1;
 	}
 	if (cs->channels)
-		channels_flush(cs->channels);
+		(void) channels_flush(cs->channels);
 }
 
 static void
@@ -524,7 +524,7 @@ window_run(CallState *cs, Oid relid, int batch_size)
 		sleep_ms = hedge_send_twins(cs);
 		/* failovers and twins leave before rows are handed on */
 		if (cs->channels)
-			channels_flush(cs->channels);
+			(void) channels_flush(cs->channels);
 		/* over budget, nothing is handed on: the call ends in an error */
 		if (!window_over_budget(cs) && emit_ready(cs))
 			progress = true;

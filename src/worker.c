@@ -67,6 +67,8 @@ typedef struct WorkerSlot
 	List	   *unsent;			/* batches not in the worker's queue yet */
 	int			in_worker;		/* batches in its queue or engine */
 	int			burst;			/* see flush_due */
+	TimestampTz unsent_since;	/* when the oldest unsent was sent */
+	bool		blocked;		/* the queue was full: push at every chance */
 } WorkerSlot;
 
 struct WorkerPool
@@ -281,17 +283,31 @@ worker_died(WorkerSlot *slot)
  * Batches go to a worker in bursts, because waking it (a signal, two context
  * switches) costs more than a batch's own bookkeeping: while the worker has
  * half as much again as its concurrency to do, new batches wait here until
- * there are half its concurrency of them.  It never runs short: it cannot
- * start more than its concurrency at once, and its answers (which come back
- * in bursts of the same size, see HeldResults) bring the leader back.  Only
- * the last of a burst wakes the worker: shm_mq publishes the others with it,
- * or by itself past a quarter of the ring or when the ring is full.
+ * there are half its concurrency of them, or the oldest has waited
+ * BATCH_HOLD_MS (the worker's jobs may be waiting out a backoff or an open
+ * breaker, and a batch that would bounce must not wait for them).  The
+ * worker's answers come back in bursts of the same size (HeldResults) and
+ * bring the leader back.  Only the last of a burst wakes the worker: shm_mq
+ * publishes the others with it, or by itself past a quarter of the ring, or
+ * (once the worker has attached) when the ring is full; after a full ring
+ * everything goes at every chance.  Returns the ms until it is due, 0 if it
+ * is, -1 if nothing waits.
  */
-static bool
-flush_due(const WorkerSlot *slot)
+#define BATCH_HOLD_MS 20
+
+static long
+flush_due(const WorkerSlot *slot, TimestampTz now)
 {
-	return slot->unsent != NIL &&
-		(slot->in_worker < 3 * slot->burst || list_length(slot->unsent) >= slot->burst);
+	long		waited;
+
+	if (slot->unsent == NIL || slot->handle == NULL)
+		return -1;
+	if (slot->blocked || slot->in_worker < 3 * slot->burst ||
+		list_length(slot->unsent) >= slot->burst)
+		return 0;
+	waited = now < slot->unsent_since ? BATCH_HOLD_MS :
+		TimestampDifferenceMilliseconds(slot->unsent_since, now);
+	return waited >= BATCH_HOLD_MS ? 0 : BATCH_HOLD_MS - waited;
 }
 
 /* Push queued batches into the worker's queue without blocking */
@@ -305,7 +321,10 @@ flush_unsent(WorkerSlot *slot)
 		shm_mq_result res = shm_mq_send(slot->out, msg->len, msg->data, true, last);
 
 		if (res == SHM_MQ_WOULD_BLOCK)
+		{
+			slot->blocked = true;
 			return;
+		}
 		if (res == SHM_MQ_DETACHED)
 			worker_died(slot);
 		slot->in_worker++;
@@ -313,12 +332,14 @@ flush_unsent(WorkerSlot *slot)
 		pfree(msg->data);
 		pfree(msg);
 	}
+	slot->blocked = false;
 }
 
 void
 worker_pool_send(WorkerPool *pool, const JobSpec *spec)
 {
 	WorkerSlot *slot = worker_for(pool, spec->provider);
+	MemoryContext old = MemoryContextSwitchTo(pool->cxt);
 	StringInfo	msg = makeStringInfo();
 
 	/* room for the header's 26 bytes and the text at once, not by regrowing */
@@ -332,19 +353,43 @@ worker_pool_send(WorkerPool *pool, const JobSpec *spec)
 	pq_sendbytes(msg, spec->text, spec->text_len);
 	if (spec->tail_len > 0)
 		pq_sendbytes(msg, spec->tail, spec->tail_len);
+	if (slot->unsent == NIL)
+		slot->unsent_since = GetCurrentTimestamp();
 	slot->unsent = lappend(slot->unsent, msg);
+	MemoryContextSwitchTo(old);
 	/* a burst is ready, or the worker is all but idle: do not keep it back */
 	if (list_length(slot->unsent) >= slot->burst || slot->in_worker < slot->burst)
 		flush_unsent(slot);
 }
 
-/* Hand the batches that are due (flush_due) to their workers */
-void
+/*
+ * Hand the batches that are due (flush_due) to their workers; returns the ms
+ * until the next are due, or -1
+ */
+long
 worker_pool_flush(WorkerPool *pool)
 {
+	TimestampTz now = GetCurrentTimestamp();
+	long		next = -1;
+
 	for (int i = 0; i < pool->nworkers; i++)
-		if (pool->workers[i].handle && flush_due(&pool->workers[i]))
-			flush_unsent(&pool->workers[i]);
+	{
+		WorkerSlot *slot = &pool->workers[i];
+		long		due = flush_due(slot, now);
+
+		if (due == 0)
+		{
+			flush_unsent(slot);
+			/*
+			 * what a full ring kept back goes when the worker has read: its
+			 * reading wakes us (shm_mq), no timer needed
+			 */
+			due = slot->blocked ? -1 : flush_due(slot, now);
+		}
+		if (due >= 0 && (next < 0 || due < next))
+			next = due;
+	}
+	return next;
 }
 
 /* A worker's ErrorResponse or NoticeResponse, rethrown here */
@@ -382,7 +427,7 @@ receive_from(WorkerSlot *slot, ChannelResult *res)
 		r = shm_mq_receive(slot->in, &nbytes, &data, true);
 		if (r == SHM_MQ_WOULD_BLOCK)
 		{
-			if (flush_due(slot))
+			if (flush_due(slot, GetCurrentTimestamp()) == 0)
 				flush_unsent(slot);
 			return false;
 		}
@@ -458,7 +503,10 @@ worker_pool_finish(WorkerPool *pool)
 			if (pool->workers[i].handle)
 				(void) WaitForBackgroundWorkerShutdown(pool->workers[i].handle);
 	}
-	/* every batch was answered, so nothing is left unsent */
+	/*
+	 * what may be left unsent is a copy nobody needs (a twin of an answered
+	 * ad, or the original its twin beat): it goes with the pool's memory
+	 */
 	MemoryContextDelete(pool->cxt);
 }
 

@@ -53,7 +53,7 @@ extern WorkerPool *worker_pool_start(const ProviderConfig *configs, int nconfigs
 extern bool worker_pool_runs(WorkerPool *pool, ProviderId provider);
 extern CallBudget *worker_pool_budget(WorkerPool *pool);
 extern void worker_pool_send(WorkerPool *pool, const JobSpec *spec);
-extern void worker_pool_flush(WorkerPool *pool);
+extern long worker_pool_flush(WorkerPool *pool);
 extern bool worker_pool_receive(WorkerPool *pool, ChannelResult *result);
 extern void worker_pool_finish(WorkerPool *pool);
 
