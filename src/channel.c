@@ -142,13 +142,13 @@ channels_receive(ChannelSet *set, ChannelResult *res)
 
 /*
  * Batches sent since the last flush go to the workers they are due at (a
- * worker busy enough gets them in bursts: worker.c, flush_due); returns the
- * ms until the next are due, or -1
+ * worker busy enough gets them in bursts: worker.c, flush_due), or all of
+ * them; returns the ms until the next are due, or -1
  */
 long
-channels_flush(ChannelSet *set)
+channels_flush(ChannelSet *set, bool all)
 {
-	return worker_pool_flush(set->workers);
+	return worker_pool_flush(set->workers, all);
 }
 
 /*
@@ -159,7 +159,7 @@ channels_flush(ChannelSet *set)
 void
 channels_wait(ChannelSet *set, long timeout_ms)
 {
-	long		due = channels_flush(set);
+	long		due = channels_flush(set, false);
 
 	if (due >= 0 && (timeout_ms < 0 || due < timeout_ms))
 		timeout_ms = due;

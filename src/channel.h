@@ -49,7 +49,7 @@ extern ChannelSet *channels_start(const ProviderConfig *configs, int nconfigs,
  * a channels_flush or channels_wait that finds them due.
  */
 extern void channels_send(ChannelSet *set, const JobSpec *spec);
-extern long channels_flush(ChannelSet *set);
+extern long channels_flush(ChannelSet *set, bool all);
 extern CallBudget *channels_budget(ChannelSet *set);
 extern bool channels_receive(ChannelSet *set, ChannelResult *result);
 extern void channels_wait(ChannelSet *set, long timeout_ms);

@@ -148,6 +148,8 @@ window_send_ad(CallState *cs, BatchSlot *slot, int a, int play)
 	/* with nowhere else to go, it waits out this provider's trouble */
 	spec.last_resort = !has_alternative(cs, ad, play);
 
+	if (ad->tried != 0)
+		cs->resent = true;		/* not its first request: no holding back */
 	ad->play = play;
 	ad->tried |= (1u << play);
 	ad->state = SLOT_SENT;
@@ -243,7 +245,7 @@ fill_window(CallState *cs, PersonaReader *reader)
 		cs->next_pick = -1;
 	}
 	if (cs->channels)
-		(void) channels_flush(cs->channels);
+		(void) channels_flush(cs->channels, false);
 }
 
 static void
@@ -522,9 +524,10 @@ window_run(CallState *cs, Oid relid, int batch_size)
 			note_progress(cs);
 		/* twins of slow requests take room before new batches do */
 		sleep_ms = hedge_send_twins(cs);
-		/* failovers and twins leave before rows are handed on */
+		/* failovers and twins leave before rows are handed on, at once */
 		if (cs->channels)
-			(void) channels_flush(cs->channels);
+			(void) channels_flush(cs->channels, cs->resent);
+		cs->resent = false;
 		/* over budget, nothing is handed on: the call ends in an error */
 		if (!window_over_budget(cs) && emit_ready(cs))
 			progress = true;

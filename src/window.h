@@ -106,6 +106,8 @@ typedef struct CallState
 	int64		personas;
 	int64		text_bytes;		/* prompt text held: WINDOW_MAX_TEXT_BYTES */
 	HedgeClock	hedge;			/* when a request is slow: send a twin */
+	bool		resent;			/* a failover or twin was sent since the
+								 * last flush: it goes at once */
 	int64		strays;			/* results still to come for done ads: the
 								 * losers of twins */
 	int64		emitted;		/* personas already emitted */

@@ -67,13 +67,14 @@ typedef struct WorkerSlot
 	List	   *unsent;			/* batches not in the worker's queue yet */
 	int			in_worker;		/* batches in its queue or engine */
 	int			burst;			/* see flush_due */
-	TimestampTz unsent_since;	/* when the oldest unsent was sent */
+	TimestampTz unsent_since;	/* when the oldest unsent was queued */
 	bool		blocked;		/* the queue was full: push at every chance */
 } WorkerSlot;
 
 struct WorkerPool
 {
-	MemoryContext cxt;			/* the pool, its handles; see worker_pool_start */
+	MemoryContext cxt;			/* the pool, its handles, batches kept back;
+								 * see worker_pool_start */
 	dsm_segment *seg;
 	CallHeader *header;
 	CallBudget *budget;			/* the call's ledger, in the segment */
@@ -363,28 +364,35 @@ worker_pool_send(WorkerPool *pool, const JobSpec *spec)
 }
 
 /*
- * Hand the batches that are due (flush_due) to their workers; returns the ms
- * until the next are due, or -1
+ * Hand the batches that are due (flush_due), or all of them, to their
+ * workers; returns the ms until the next are due, or -1
  */
 long
-worker_pool_flush(WorkerPool *pool)
+worker_pool_flush(WorkerPool *pool, bool all)
 {
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now = 0;
 	long		next = -1;
 
 	for (int i = 0; i < pool->nworkers; i++)
 	{
 		WorkerSlot *slot = &pool->workers[i];
-		long		due = flush_due(slot, now);
+		long		due;
 
+		if (slot->unsent == NIL || slot->handle == NULL)
+			continue;
+		if (now == 0)
+			now = GetCurrentTimestamp();
+		due = all ? 0 : flush_due(slot, now);
 		if (due == 0)
 		{
-			flush_unsent(slot);
 			/*
-			 * what a full ring kept back goes when the worker has read: its
-			 * reading wakes us (shm_mq), no timer needed
+			 * This empties the list or finds the ring full; what a full ring
+			 * keeps back goes when the worker has read, and its reading wakes
+			 * us: the worker always reads its queue until it is empty, and
+			 * shm_mq then tells the sender what it consumed.  No timer.
 			 */
-			due = slot->blocked ? -1 : flush_due(slot, now);
+			flush_unsent(slot);
+			due = -1;
 		}
 		if (due >= 0 && (next < 0 || due < next))
 			next = due;
@@ -683,7 +691,10 @@ ctr_dist_worker_main(Datum main_arg)
 
 		CHECK_FOR_INTERRUPTS();
 
-		/* take every batch waiting in the queue; the leader bounds how many */
+		/*
+		 * take every batch waiting in the queue; the leader bounds how many,
+		 * and counts on our reading until it is empty (worker_pool_flush)
+		 */
 		while (!leader_done)
 		{
 			Size		nbytes;

@@ -18,9 +18,13 @@
  *													detach callback and
  *													worker_pool_finish wipe
  *													all of them
- *	WorkerPool,		worker_pool_start,	the (sub)-	worker_pool_finish (pfree);
- *	worker handles,	in CurTransaction-	transaction	on abort the context, which
- *	shm_mq handles	Context				context		outlives the detach callback
+ *	WorkerPool,		worker_pool_start,	the (sub)-	worker_pool_finish (Memory-
+ *	worker handles,	in CurTransaction-	transaction	ContextDelete); on abort the
+ *	shm_mq handles	Context				context		context, which outlives the
+ *													detach callback
+ *	batches kept	worker_pool_send	the pool	flush_unsent (pfree, once
+ *	back (unsent)	(in the pool's						the queue took it); else
+ *					context)							with the pool's context
  *	workers			RegisterDynamic-	postmaster	exit when the leader detaches
  *	(processes)		BackgroundWorker	(BGW_NEVER_	(normal end: the leader waits
  *									RESTART)	for them) or when the detach
@@ -53,7 +57,7 @@ extern WorkerPool *worker_pool_start(const ProviderConfig *configs, int nconfigs
 extern bool worker_pool_runs(WorkerPool *pool, ProviderId provider);
 extern CallBudget *worker_pool_budget(WorkerPool *pool);
 extern void worker_pool_send(WorkerPool *pool, const JobSpec *spec);
-extern long worker_pool_flush(WorkerPool *pool);
+extern long worker_pool_flush(WorkerPool *pool, bool all);
 extern bool worker_pool_receive(WorkerPool *pool, ChannelResult *result);
 extern void worker_pool_finish(WorkerPool *pool);
 
