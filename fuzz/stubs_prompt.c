@@ -39,6 +39,22 @@ stub_abort(const char *name)
 	abort();
 }
 
+/*
+ * utils/elog.h: a failed Assert() of src/ (an assert-enabled server's
+ * headers define USE_ASSERT_CHECKING) is a finding: abort, as the backend does
+ */
+#if PG_VERSION_NUM >= 160000
+void
+ExceptionalCondition(const char *conditionName, const char *fileName, int lineNumber)
+#else
+void
+ExceptionalCondition(const char *conditionName, const char *errorType,
+					 const char *fileName, int lineNumber)
+#endif
+{
+	stub_abort(conditionName);
+}
+
 /* utils/palloc.h, on malloc (palloc never returns NULL: abort instead) */
 void *
 palloc(Size size)
